@@ -1,0 +1,1 @@
+"""The tamper-evident audit trail; `chain` holds the pure hash-chain building blocks."""

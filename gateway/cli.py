@@ -1,0 +1,209 @@
+"""The `gateway` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from gateway.crypto import new_key
+from gateway.dev_env import ensure_development_secrets
+from gateway.import_command import run_import
+from gateway.logs import configure_logging
+from gateway.migrate import upgrade_to_head
+from gateway.practice_file import PracticeFileError, parse_practice_file
+from gateway.serve import serve
+from gateway.settings import Settings, SettingsError, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def _settings(*, writes_dev_env: bool = True) -> Settings:
+    """Settings for commands that touch data; development secrets are generated on first use."""
+    settings = load_settings()
+    if settings.env == "development" and writes_dev_env:
+        written = ensure_development_secrets()
+        if written:
+            print(f"wrote development values for {', '.join(written)} to .env", file=sys.stderr)
+            settings = load_settings()
+    return settings
+
+
+def _configure_logging(settings: Settings) -> None:
+    configure_logging(settings.effective_log_format)
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    settings = _settings()
+    _configure_logging(settings)
+    upgrade_to_head(settings.database_url)
+    print("database schema is up to date")
+    return EXIT_OK
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    try:
+        file = parse_practice_file(args.file)
+    except PracticeFileError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    settings = _settings()
+    _configure_logging(settings)
+    summary = asyncio.run(run_import(settings, file, prune=args.prune))
+    if not summary.changed:
+        print(f"{args.file}: nothing changed")
+    else:
+        for label, items in (
+            ("created", summary.created),
+            ("updated", summary.updated),
+            ("removed", summary.removed),
+        ):
+            if items:
+                print(f"{label}: {', '.join(items)}")
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _configure_logging(settings)
+    serve(settings, host=args.host, port=args.port, run_worker=not args.no_worker)
+    return EXIT_OK
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from gateway.classify import run_classify  # noqa: PLC0415 - TEMP until classify lands
+
+    return run_classify(sys.stdin, sys.stdout, args.country.upper())
+
+
+def cmd_keys_new(_: argparse.Namespace) -> int:
+    print(new_key())
+    return EXIT_OK
+
+
+def not_yet(feature: str) -> Command:
+    def command(_: argparse.Namespace) -> int:
+        print(f"gateway: {feature} is not available in this version yet", file=sys.stderr)
+        return EXIT_FAILED
+
+    return command
+
+
+def build_parser(commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
+    handlers = {
+        "migrate": cmd_migrate,
+        "import": cmd_import,
+        "serve": cmd_serve,
+        "classify": cmd_classify,
+        "keys new": cmd_keys_new,
+        **(commands or {}),
+    }
+
+    def handler(name: str) -> Command:
+        return handlers.get(name, not_yet(f"'gateway {name}'"))
+
+    parser = argparse.ArgumentParser(
+        prog="gateway", description="Boundary Gateway: an SMS gateway for therapy practices."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("migrate", help="upgrade the database schema").set_defaults(
+        run=handler("migrate")
+    )
+
+    p = sub.add_parser("import", help="load a practice file (TOML)")
+    p.add_argument("file", type=Path)
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove therapists and clients the file no longer names",
+    )
+    p.set_defaults(run=handler("import"))
+
+    p = sub.add_parser("serve", help="serve webhooks and the API")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--no-worker", action="store_true", help="do not run the delivery worker in-process"
+    )
+    p.set_defaults(run=handler("serve"))
+
+    sub.add_parser("worker", help="run the delivery worker alone").set_defaults(
+        run=handler("worker")
+    )
+
+    p = sub.add_parser("classify", help="crisis-classify messages read one per line from stdin")
+    p.add_argument("--country", default="US")
+    p.set_defaults(run=handler("classify"))
+
+    p = sub.add_parser("simulate", help="post a signed inbound SMS to a running gateway")
+    p.add_argument("--from", dest="from_", required=True, metavar="PHONE")
+    p.add_argument("--to", required=True, metavar="PHONE")
+    p.add_argument("--url", default=None, help="gateway base URL (default: GATEWAY_PUBLIC_URL)")
+    p.add_argument("text")
+    p.set_defaults(run=handler("simulate"))
+
+    keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    keys.add_parser("new", help="print a new key as id:key").set_defaults(run=handler("keys new"))
+    keys.add_parser("rotate", help="re-encrypt everything under the first key").set_defaults(
+        run=handler("keys rotate")
+    )
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    p = token.add_parser("create", help="print a new API token once")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=["admin", "therapist"])
+    p.add_argument("--therapist")
+    p.add_argument("--expires-days", type=int)
+    p.set_defaults(run=handler("token create"))
+    token.add_parser("list", help="list tokens (never their secrets)").set_defaults(
+        run=handler("token list")
+    )
+    p = token.add_parser("revoke", help="revoke a token")
+    p.add_argument("id")
+    p.set_defaults(run=handler("token revoke"))
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = audit.add_parser("verify", help="check the audit chain")
+    p.add_argument("--expect-head", metavar="SEQ:HASH")
+    p.set_defaults(run=handler("audit verify"))
+    audit.add_parser("head", help="print the chain's last sequence number and hash").set_defaults(
+        run=handler("audit head")
+    )
+
+    retention = sub.add_parser("retention", help="purge old message bodies").add_subparsers(
+        dest="retention_command", required=True
+    )
+    retention.add_parser("run", help="purge bodies older than GATEWAY_RETENTION_DAYS").set_defaults(
+        run=handler("retention run")
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        command: Command = args.run
+        result = command(args)
+    except SettingsError as exc:
+        print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+    return result
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Keeps this process's Directory current by polling the configuration version."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.directory import Directory, build_directory
+from gateway.practice_config import load_config, read_config_version
+from gateway.vault import Vault
+
+log = structlog.get_logger(__name__)
+
+
+class ConfigCache:
+    def __init__(self, engine: AsyncEngine, vault: Vault, interval: float) -> None:
+        self._engine = engine
+        self._vault = vault
+        self._interval = interval
+        self._directory: Directory | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.database_ok = False
+
+    @property
+    def directory(self) -> Directory | None:
+        """The latest snapshot, None until the first successful load."""
+        return self._directory
+
+    async def refresh(self) -> bool:
+        """Reload when the version changed; False when the database could not be read."""
+        try:
+            async with self._engine.connect() as connection:
+                version = await read_config_version(connection)
+                if self._directory is None or version != self._directory.version:
+                    config = await load_config(connection, self._vault)
+                    self._directory = build_directory(config, self._vault)
+                    log.info("config_loaded", version=config.version)
+        except (SQLAlchemyError, OSError) as exc:
+            if self.database_ok or self._directory is None:
+                log.warning("config_refresh_failed", error_type=type(exc).__name__)
+            self.database_ok = False
+            return False
+        self.database_ok = True
+        return True
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            await self.refresh()
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.create_task(self._poll(), name="config-refresh")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,1 @@
+"""Storage: tables, engine and the repositories that turn rows into `rules` values."""

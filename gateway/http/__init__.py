@@ -1,0 +1,1 @@
+"""HTTP: one module per route group; handlers parse, call a service, render."""

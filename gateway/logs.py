@@ -1,0 +1,200 @@
+"""Structured logging that cannot carry health information.
+
+Every event passes an allow-list of keys: any other key keeps its name but loses its value.
+Strings that look like phone numbers are masked, exception messages are dropped (only
+types and frames are kept) and tracebacks never show locals, so a message body or a phone
+number that slips into an exception still never reaches a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Final
+
+import structlog
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+from structlog.tracebacks import ExceptionDictTransformer
+from structlog.types import EventDict, Processor, WrappedLogger
+
+from gateway.settings import LogFormat
+
+SAFE_KEYS: Final = frozenset(
+    {
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        "request_id",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "message_id",
+        "message_sid",
+        "outbox_id",
+        "sid",
+        "kind",
+        "rule",
+        "flags",
+        "therapist_id",
+        "client_id",
+        "token_id",
+        "role",
+        "code",
+        "error",
+        "error_type",
+        "attempt",
+        "retry_in",
+        "count",
+        "batch",
+        "seq",
+        "version",
+        "host",
+        "port",
+        "worker",
+        "error_trace",
+        "dry_run",
+        "env",
+        "database",
+        "reason_code",
+        "spooled",
+        "migrated",
+        "deliver_at",
+        "due_at",
+        "priority",
+        "pending",
+        "key_id",
+        "table",
+    }
+)
+# Values the pipeline writes itself, never from a caller: left whole.
+_UNMASKED_KEYS: Final = frozenset({"timestamp", "level", "logger", "error_trace"})
+REDACTED: Final = "[redacted]"
+# Seven or more digits, optionally behind a plus and with separators: phone-number shaped.
+_PHONE_LIKE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+
+
+def _mask(value: object) -> object:
+    if isinstance(value, str):
+        return _PHONE_LIKE.sub("[number]", value)
+    if isinstance(value, list | tuple):
+        return [_mask(item) for item in value]
+    return value
+
+
+def drop_unsafe_values(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Keep values only under allow-listed keys; mask phone-shaped strings everywhere."""
+    for key in list(event_dict):
+        if key in _UNMASKED_KEYS:
+            continue
+        if key in SAFE_KEYS:
+            event_dict[key] = _mask(event_dict[key])
+        else:
+            event_dict[key] = REDACTED
+    return event_dict
+
+
+_format_exception = ExceptionDictTransformer(show_locals=False)
+
+
+def exceptions_without_messages(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """Replace exc_info by exception types and frames; the message text is dropped."""
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if not isinstance(exc_info, tuple) or exc_info[0] is None:
+        return event_dict
+    chain = _format_exception(exc_info)
+    event_dict["error_trace"] = [
+        {
+            "type": stack["exc_type"],
+            "frames": [
+                f"{frame['filename']}:{frame['lineno']} {frame['name']}"
+                for frame in stack["frames"]
+            ],
+        }
+        for stack in chain
+    ]
+    return event_dict
+
+
+def _shared_processors() -> list[Processor]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        exceptions_without_messages,
+        drop_unsafe_values,
+    ]
+
+
+def _renderer(log_format: LogFormat) -> Processor:
+    if log_format == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback
+    )
+
+
+def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
+    """Route structlog and the standard library (aiohttp, twilio, alembic) through one pipeline."""
+    shared = _shared_processors()
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _renderer(log_format),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    # A record that fails to format must not be printed with its arguments by logging itself.
+    logging.raiseExceptions = False
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # twilio logs request URLs (with numbers in their query strings) at INFO.
+    logging.getLogger("twilio").setLevel(logging.WARNING)
+    # aiohttp's own access line contains the query string; AccessLogger below replaces it.
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One access event per request: method, path without query, status and duration."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        structlog.get_logger("gateway.access").info(
+            "http_request",
+            method=request.method,
+            path=request.rel_url.path,
+            status=response.status,
+            duration_ms=round(time * 1000, 2),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+
+def safe_fields(fields: Mapping[str, Any]) -> MutableMapping[str, Any]:
+    """Only the allow-listed fields of a mapping, for binding to a logger."""
+    return {key: value for key, value in fields.items() if key in SAFE_KEYS}

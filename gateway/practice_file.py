@@ -1,0 +1,224 @@
+"""The practice file (TOML): parsed and validated as a whole before anything is written."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+import holidays
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from rules.schedule import ScheduleError, check_timezone, parse_weekly_hours, parse_window
+
+
+class PracticeFileError(Exception):
+    """A practice file that cannot be imported; one line per problem, each naming its key."""
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        self.path = path
+        self.problems = tuple(problems)
+        super().__init__("\n".join(f"{path}: {problem}" for problem in problems))
+
+
+def e164(value: str) -> str:
+    """A phone number in E.164 form that `phonenumbers` finds possible (555 numbers pass)."""
+    if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+        raise ValueError("must be an E.164 phone number such as +15551230001")
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a phone number") from None
+    if not phonenumbers.is_possible_number(number):
+        raise ValueError("is not a possible phone number for its country code")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        return check_timezone(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _window(value: str) -> str:
+    try:
+        parse_window(0, value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _weekly_hours(value: dict[str, list[str]]) -> dict[str, list[str]]:
+    try:
+        parse_weekly_hours(value)
+    except ScheduleError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+Phone = Annotated[str, AfterValidator(e164)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+WindowText = Annotated[str, AfterValidator(_window)]
+WeeklyHours = Annotated[dict[str, list[WindowText]], AfterValidator(_weekly_hours)]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class DateRangeIn(_Strict):
+    start: date
+    end: date
+    note: str = Field(default="", max_length=200)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class PracticeIn(_Strict):
+    name: Name
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    subdivision: str | None = None
+    timezone: TimeZone
+    new_contact_reply: str | None = Field(default=None, max_length=600)
+    on_call: Phone | None = None
+    closed: list[DateRangeIn] = []
+
+    @model_validator(mode="after")
+    def _known_subdivision(self) -> Self:
+        if self.subdivision is None:
+            return self
+        subdivisions = holidays.list_supported_countries().get(self.country)
+        if subdivisions is not None and self.subdivision not in subdivisions:
+            raise ValueError(
+                f"subdivision {self.subdivision!r} is not one of {self.country}'s: "
+                + ", ".join(subdivisions)
+            )
+        return self
+
+
+class TherapistIn(_Strict):
+    id: Identifier
+    name: Name
+    number: Phone
+    forward_to: Phone
+    forward: Literal["sms", "notify", "none"] = "notify"
+    on_call: Phone | None = None
+    timezone: TimeZone | None = None
+    public_holidays: bool = True
+    hours: WeeklyHours = {}
+    time_off: list[DateRangeIn] = []
+
+
+class AgreementIn(_Strict):
+    hours: WeeklyHours = {}
+    note: str = Field(default="", max_length=200)
+
+
+class ClientIn(_Strict):
+    id: Identifier
+    name: Name
+    phone: Phone
+    therapist: Identifier
+    agreement: AgreementIn | None = None
+
+
+class PracticeFile(_Strict):
+    practice: PracticeIn
+    therapists: list[TherapistIn] = Field(min_length=1)
+    clients: list[ClientIn] = []
+
+    @field_validator("therapists", "clients")
+    @classmethod
+    def _unique_ids(
+        cls, entries: list[TherapistIn] | list[ClientIn]
+    ) -> list[TherapistIn] | list[ClientIn]:
+        seen: set[str] = set()
+        for entry in entries:
+            if entry.id in seen:
+                raise ValueError(f"id {entry.id!r} is used twice")
+            seen.add(entry.id)
+        return entries
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        therapist_ids = {therapist.id for therapist in self.therapists}
+        phones: dict[str, str] = {}
+        for client in self.clients:
+            if client.therapist not in therapist_ids:
+                raise ValueError(
+                    f"client {client.id!r}: therapist {client.therapist!r} "
+                    "is not defined in [[therapists]]"
+                )
+            if client.phone in phones:
+                raise ValueError(
+                    f"client {client.id!r}: phone is the same as client {phones[client.phone]!r}'s"
+                )
+            phones[client.phone] = client.id
+        return self
+
+
+def _location(data: Mapping[str, object], loc: Sequence[int | str]) -> str:
+    """`therapists[1] (id "lee").hours.fri` from pydantic's location tuple."""
+    parts: list[str] = []
+    node: object = data
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                parts[-1] += f' (id "{node["id"]}")'
+        else:
+            parts.append(item)
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)
+
+
+def _message(error_type: str, message: str) -> str:
+    if error_type == "extra_forbidden":
+        return "unknown key"
+    if error_type == "missing":
+        return "is required"
+    return message.removeprefix("Value error, ")
+
+
+def parse_practice_file(path: str | Path) -> PracticeFile:
+    """The validated file, or a PracticeFileError listing every problem with its key."""
+    name = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise PracticeFileError(name, [f"cannot be read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise PracticeFileError(name, ["is not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PracticeFileError(name, [f"is not valid TOML: {exc}"]) from None
+    try:
+        return PracticeFile.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False, include_input=False):
+            where = _location(data, error["loc"])
+            text = _message(error["type"], error["msg"])
+            problems.append(f"{where}: {text}" if where else text)
+        raise PracticeFileError(name, problems) from None

@@ -1,0 +1,1 @@
+"""Twilio at the edge: webhook signatures, TwiML answers and the outbound REST client."""

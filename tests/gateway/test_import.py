@@ -1,0 +1,168 @@
+"""`gateway import`: strict, whole-file validation and idempotent upserts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway.cli import main
+from gateway.db.engine import create_engine
+from gateway.db.tables import AuditEventRow, Base, ClientRow, TherapistRow, TimeOffRow
+from gateway.settings import Settings
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "examples" / "practice.toml"
+
+
+def _use(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "GATEWAY_DATABASE_URL": settings.database_url,
+        "GATEWAY_ENCRYPTION_KEYS": settings.secret("encryption_keys"),
+        "GATEWAY_INDEX_KEY": settings.secret("index_key"),
+        "GATEWAY_SESSION_SECRET": settings.secret("session"),
+        "TWILIO_AUTH_TOKEN": settings.secret("auth_token"),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def snapshot(url: str) -> dict[str, list[tuple[object, ...]]]:
+    async def read() -> dict[str, list[tuple[object, ...]]]:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                return {
+                    table.name: sorted(
+                        (tuple(row) for row in (await connection.execute(select(table))).all()),
+                        key=repr,
+                    )
+                    for table in Base.metadata.sorted_tables
+                }
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+@pytest.fixture
+def imported(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    _use(settings, monkeypatch)
+    assert main(["import", str(EXAMPLE)]) == 0
+    return settings
+
+
+def test_example_imports_and_a_second_import_changes_nothing(
+    imported: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = snapshot(imported.database_url)
+    assert len(before["therapists"]) == 2
+    assert len(before["clients"]) == 3
+    assert len(before["time_off"]) == 1
+    capsys.readouterr()
+    assert main(["import", str(EXAMPLE)]) == 0
+    assert "nothing changed" in capsys.readouterr().out
+    assert snapshot(imported.database_url) == before
+
+
+def test_phone_numbers_and_client_names_are_not_stored_in_the_clear(imported: Settings) -> None:
+    rows = snapshot(imported.database_url)
+    everything = repr(rows)
+    for secret in ("+15557654321", "5557654321", "Jordan D.", "+15551230001"):
+        assert secret not in everything
+
+
+BROKEN = {
+    "bad time zone": ('timezone = "America/New_York"', 'timezone = "America/Nowhere"', "timezone"),
+    "hour 25": ('hours.tue = ["09:00-17:00"]', 'hours.tue = ["09:00-25:00"]', "hours.tue"),
+    "unknown therapist": ('therapist = "okafor"', 'therapist = "nobody"', "nobody"),
+    "malformed phone": ('phone = "+15557654322"', 'phone = "555-765"', "phone"),
+    "unknown key": ('forward = "notify"', 'forward = "notify"\ncolour = "blue"', "unknown key"),
+    "bad forward mode": ('forward = "notify"', 'forward = "email"', "forward"),
+    "start equals end": ('hours.wed = ["09:00-17:00"]', 'hours.wed = ["09:00-09:00"]', "hours.wed"),
+    "not toml": ("[practice]", "[practice", "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_a_broken_file_exits_2_names_the_problem_and_changes_nothing(
+    case: str, imported: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old, new, expected = BROKEN[case]
+    source = EXAMPLE.read_text()
+    assert old in source
+    # Rename a therapist too, so a partial write would show.
+    broken = tmp_path / "broken.toml"
+    broken.write_text(source.replace(old, new, 1).replace("Dr. Ana Lee", "Dr. Ana Lee-Changed"))
+    before = snapshot(imported.database_url)
+    capsys.readouterr()
+    assert main(["import", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert str(broken) in error
+    assert expected in error
+    assert snapshot(imported.database_url) == before
+
+
+def test_errors_name_the_key_of_the_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(
+        EXAMPLE.read_text().replace('hours.tue = ["09:00-17:00"]', 'hours.tue = ["9-5"]')
+    )
+    assert main(["import", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert 'therapists[0] (id "lee").hours.tue' in error
+
+
+def test_changes_are_upserted_and_audited(imported: Settings, tmp_path: Path) -> None:
+    changed = tmp_path / "changed.toml"
+    changed.write_text(
+        EXAMPLE.read_text()
+        .replace('hours.tue = ["09:00-17:00"]', 'hours.tue = ["09:00-12:00", "12:00-18:00"]')
+        .replace('note = "Holidays"', 'note = "Winter break"')
+    )
+    audit_before = len(snapshot(imported.database_url)["audit_events"])
+    assert main(["import", str(changed)]) == 0
+    after = snapshot(imported.database_url)
+    assert len(after["audit_events"]) > audit_before
+
+    async def read() -> tuple[dict[str, object], list[str]]:
+        engine = create_engine(imported.database_url)
+        async with engine.connect() as connection:
+            hours = (
+                await connection.execute(select(TherapistRow.hours).where(TherapistRow.id == "lee"))
+            ).scalar_one()
+            notes = list((await connection.execute(select(TimeOffRow.note))).scalars())
+            actions = list((await connection.execute(select(AuditEventRow.action))).scalars())
+        await engine.dispose()
+        assert "therapist_updated" in actions
+        return hours, notes
+
+    hours, notes = asyncio.run(read())
+    assert hours["tue"] == ["09:00-18:00"]  # adjacent windows merged
+    assert notes == ["Winter break"]
+
+
+def test_prune_removes_what_the_file_no_longer_names(imported: Settings, tmp_path: Path) -> None:
+    source = EXAMPLE.read_text()
+    without = source[: source.index('[[clients]]\nid = "c2001"')]
+    smaller = tmp_path / "smaller.toml"
+    smaller.write_text(without)
+    assert main(["import", str(smaller)]) == 0
+    assert len(snapshot(imported.database_url)["clients"]) == 3
+    assert main(["import", str(smaller), "--prune"]) == 0
+    clients = snapshot(imported.database_url)["clients"]
+    assert len(clients) == 2
+
+
+def test_client_rows_reference_their_therapist(imported: Settings) -> None:
+    async def read() -> list[tuple[str, str]]:
+        engine = create_engine(imported.database_url)
+        async with engine.connect() as connection:
+            rows = (await connection.execute(select(ClientRow.id, ClientRow.therapist_id))).all()
+        await engine.dispose()
+        return sorted((row[0], row[1]) for row in rows)
+
+    assert asyncio.run(read()) == [("c1001", "lee"), ("c1002", "lee"), ("c2001", "okafor")]

@@ -1,0 +1,66 @@
+"""No message body, phone number or name reaches a log line, whatever goes wrong."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from gateway.logs import configure_logging
+
+BODY = "i want to end it tonight, the pills are ready"
+PHONE = "+15557654321"
+NAME = "Jordan D."
+
+
+def _raise_with_phi() -> None:
+    body = BODY  # a local that a traceback with locals would show
+    raise ValueError(f"could not route {PHONE} for {NAME}: {body}")
+
+
+def test_an_exception_about_a_message_leaves_no_phi_in_json_logs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json")
+    log = structlog.get_logger("gateway.test")
+    try:
+        _raise_with_phi()
+    except ValueError:
+        log.exception("inbound_failed", message_id="m1", body=BODY, from_=PHONE, name=NAME)
+    err = capsys.readouterr().err
+    for secret in (BODY, PHONE, "5557654321", NAME, "pills"):
+        assert secret not in err
+    event = json.loads(err.strip().splitlines()[-1])
+    assert event["event"] == "inbound_failed"
+    assert event["message_id"] == "m1"
+    assert event["error_trace"][0]["type"] == "ValueError"
+    assert event["body"] == "[redacted]"
+
+
+def test_console_logs_drop_phi_too(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("console")
+    try:
+        _raise_with_phi()
+    except ValueError:
+        structlog.get_logger("gateway.test").error(
+            "send_failed", exc_info=True, error=f"to {PHONE}"
+        )
+    err = capsys.readouterr().err
+    assert "send_failed" in err
+    for secret in (BODY, PHONE, "5557654321", NAME):
+        assert secret not in err
+
+
+def test_standard_library_loggers_pass_the_same_filter(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("json")
+    logging.getLogger("aiohttp.server").error("Error handling request from %s", PHONE)
+    logging.getLogger("twilio.http_client").info(
+        "POST Request: https://api.twilio.com/?To=%s", PHONE
+    )
+    err = capsys.readouterr().err
+    assert PHONE not in err
+    assert "5557654321" not in err
+    assert "Error handling request" in err
+    assert "twilio" not in err  # twilio's INFO request lines are silenced
