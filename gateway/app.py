@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import structlog
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.clock import Clock, SystemClock
 from gateway.config_cache import ConfigCache
 from gateway.db.engine import create_engine
-from gateway.http import health
+from gateway.http import health, twilio_webhooks
+from gateway.http.api import setup_api
 from gateway.http.keys import RUNTIME
+from gateway.inbound import InboundService
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.spool import Spool
+from gateway.twilio.signature import SignatureChecker
 from gateway.vault import Vault
+from gateway.writer import GroupWriter
+
+log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+SPOOL_RETRY_SECONDS = 2.0
 
 
 @dataclass(slots=True)
@@ -26,31 +38,66 @@ class Deps:
 
     clock: Clock = field(default_factory=SystemClock)
     run_worker: bool = True
+    commit_timeout: float = 5.0
+
+
+async def _drain_spool(runtime: Runtime) -> None:
+    """Write spooled messages whenever the database takes them again."""
+    while True:
+        if runtime.spool.pending():
+            try:
+                await runtime.inbound.replay_spool()
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("spool_replay_waiting", error_type=type(exc).__name__)
+        await asyncio.sleep(SPOOL_RETRY_SECONDS)
 
 
 def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
     deps = deps or Deps()
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.add_routes(health.routes)
+    app.add_routes(twilio_webhooks.routes)
+    setup_api(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         vault = Vault.from_settings(settings)
+        metrics = Metrics()
         config = ConfigCache(engine, vault, settings.config_refresh_seconds)
-        runtime = Runtime(
+        writer = GroupWriter(engine)
+        spool = Spool(settings.spool_dir, vault.keys)
+        inbound = InboundService(
+            config=config,
+            vault=vault,
+            writer=writer,
+            spool=spool,
+            clock=deps.clock,
+            metrics=metrics,
+            commit_timeout=deps.commit_timeout,
+        )
+        app[RUNTIME] = Runtime(
             settings=settings,
             clock=deps.clock,
-            metrics=Metrics(),
+            metrics=metrics,
             vault=vault,
             engine=engine,
             config=config,
+            signatures=SignatureChecker(settings.secret("auth_token"), settings.public_url),
+            writer=writer,
+            spool=spool,
+            inbound=inbound,
         )
-        app[RUNTIME] = runtime
+        writer.start()
         await config.start()
+        drain = asyncio.create_task(_drain_spool(app[RUNTIME]), name="spool-drain")
         try:
             yield
         finally:
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
             await config.stop()
+            await writer.stop()
             await engine.dispose()
 
     app.cleanup_ctx.append(lifetime)

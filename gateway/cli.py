@@ -8,14 +8,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from gateway.admin_cli import COMMANDS as ADMIN_COMMANDS
+from gateway.command_settings import command_settings
 from gateway.crypto import new_key
-from gateway.dev_env import ensure_development_secrets
 from gateway.import_command import run_import
 from gateway.logs import configure_logging
 from gateway.migrate import upgrade_to_head
 from gateway.practice_file import PracticeFileError, parse_practice_file
 from gateway.serve import serve
-from gateway.settings import Settings, SettingsError, load_settings
+from gateway.settings import Settings, SettingsError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -24,23 +25,12 @@ EXIT_BAD_INPUT = 2
 Command = Callable[[argparse.Namespace], int]
 
 
-def _settings(*, writes_dev_env: bool = True) -> Settings:
-    """Settings for commands that touch data; development secrets are generated on first use."""
-    settings = load_settings()
-    if settings.env == "development" and writes_dev_env:
-        written = ensure_development_secrets()
-        if written:
-            print(f"wrote development values for {', '.join(written)} to .env", file=sys.stderr)
-            settings = load_settings()
-    return settings
-
-
 def _configure_logging(settings: Settings) -> None:
     configure_logging(settings.effective_log_format)
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = command_settings()
     _configure_logging(settings)
     upgrade_to_head(settings.database_url)
     print("database schema is up to date")
@@ -53,7 +43,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except PracticeFileError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
-    settings = _settings()
+    settings = command_settings()
     _configure_logging(settings)
     summary = asyncio.run(run_import(settings, file, prune=args.prune))
     if not summary.changed:
@@ -70,7 +60,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = command_settings()
     _configure_logging(settings)
     serve(settings, host=args.host, port=args.port, run_worker=not args.no_worker)
     return EXIT_OK
@@ -153,9 +143,17 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
         dest="keys_command", required=True
     )
     keys.add_parser("new", help="print a new key as id:key").set_defaults(run=handler("keys new"))
-    keys.add_parser("rotate", help="re-encrypt everything under the first key").set_defaults(
-        run=handler("keys rotate")
-    )
+    keys.add_parser(
+        "rotate",
+        help="re-encrypt everything under the first key",
+        description=(
+            "Re-encrypts every sealed value under the first key of GATEWAY_ENCRYPTION_KEYS, "
+            "500 rows per transaction; safe to stop and run again. Put the new key first "
+            "everywhere (keeping the old ones) before running it; remove an old key only once "
+            "this reports every value under the new one and the spool is empty. "
+            "GATEWAY_INDEX_KEY (the phone-number blind index) is not rotated by this command."
+        ),
+    ).set_defaults(run=handler("keys rotate"))
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(
         dest="token_command", required=True
@@ -193,7 +191,7 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser(ADMIN_COMMANDS).parse_args(argv)
     try:
         command: Command = args.run
         result = command(args)

@@ -38,6 +38,8 @@ class Directory:
     client_by_phone_index: Mapping[str, str]
     therapists_by_phone_index: Mapping[str, tuple[str, ...]]
     practice_numbers: frozenset[str] = field(default_factory=frozenset)
+    opted_out: frozenset[str] = field(default_factory=frozenset)
+    opted_out_clients: frozenset[str] = field(default_factory=frozenset)
 
     @property
     def version(self) -> int:
@@ -60,7 +62,7 @@ def build_directory(config: PracticeConfig, vault: Vault) -> Directory:
     calendar: Mapping[date, str] = {}
     if config.practice is not None:
         info = config.practice
-        practice = Practice(info.name, info.country, info.new_contact_reply)
+        practice = Practice(info.name, info.country, info.timezone, info.new_contact_reply)
         closures = _ranges(info.closed)
         calendar = public_holidays(info.country, info.subdivision)
     therapists: dict[str, Therapist] = {}
@@ -94,4 +96,8 @@ def build_directory(config: PracticeConfig, vault: Vault) -> Directory:
         client_by_phone_index=client_by_phone,
         therapists_by_phone_index={index: tuple(ids) for index, ids in by_phone.items()},
         practice_numbers=frozenset(by_number),
+        opted_out=config.opted_out,
+        opted_out_clients=frozenset(
+            client_id for index, client_id in client_by_phone.items() if index in config.opted_out
+        ),
     )

@@ -14,7 +14,14 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from gateway.db.tables import ClientRow, ConfigStateRow, PracticeRow, TherapistRow, TimeOffRow
+from gateway.db.tables import (
+    ClientRow,
+    ConfigStateRow,
+    OptOutRow,
+    PracticeRow,
+    TherapistRow,
+    TimeOffRow,
+)
 from gateway.vault import Vault
 from rules.model import ForwardMode
 from rules.schedule import format_weekly_hours, parse_weekly_hours
@@ -86,6 +93,8 @@ class PracticeConfig:
     therapists: dict[str, TherapistInfo]
     clients: dict[str, ClientInfo]
     version: int = 0
+    # Blind indexes of the phones that opted out (carrier keywords).
+    opted_out: frozenset[str] = frozenset()
 
 
 async def read_config_version(connection: AsyncConnection) -> int:
@@ -154,4 +163,9 @@ async def load_config(connection: AsyncConnection, vault: Vault) -> PracticeConf
             agreement_hours=client.agreement_hours,
             agreement_note=client.agreement_note,
         )
-    return PracticeConfig(practice, therapists, clients, version)
+    opted_out = frozenset(
+        (
+            await connection.execute(select(OptOutRow.phone_index).where(OptOutRow.opted_out))
+        ).scalars()
+    )
+    return PracticeConfig(practice, therapists, clients, version, opted_out)

@@ -8,9 +8,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
+from gateway.inbound import InboundService
 from gateway.metrics import Metrics
 from gateway.settings import Settings
+from gateway.spool import Spool
+from gateway.twilio.signature import SignatureChecker
 from gateway.vault import Vault
+from gateway.writer import GroupWriter
 
 
 @dataclass(slots=True)
@@ -21,3 +25,7 @@ class Runtime:
     vault: Vault
     engine: AsyncEngine
     config: ConfigCache
+    signatures: SignatureChecker
+    writer: GroupWriter
+    spool: Spool
+    inbound: InboundService

@@ -15,6 +15,7 @@ ForwardMode = Literal["sms", "notify", "none"]
 class Practice:
     name: str
     country: str
+    timezone: str
     new_contact_reply: str | None = None
 
 

@@ -1,0 +1,92 @@
+"""Twilio's webhooks: inbound SMS and delivery status callbacks.
+
+Bad input is refused in the contract's order, before anything is stored: body too large 413,
+missing or wrong signature 403, signed but unusable 400, no practice yet 503.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from gateway.http.keys import RUNTIME
+from gateway.inbound import NoPracticeError
+from gateway.inbound_record import InboundSmsForm
+from gateway.status_job import StatusJob
+from gateway.twilio.twiml import CONTENT_TYPE
+
+routes = web.RouteTableDef()
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _plain(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text + "\n", content_type="text/plain")
+
+
+async def _signed_form(request: web.Request) -> dict[str, str] | web.Response:
+    """The form's fields once the signature holds, or the refusal to answer with."""
+    runtime = request.app[RUNTIME]
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _plain(413, "request body too large")
+    is_form = request.content_type == FORM
+    text = raw.decode("utf-8", errors="replace") if is_form else ""
+    params = dict(parse_qsl(text, keep_blank_values=True, errors="replace"))
+    signature = request.headers.get("X-Twilio-Signature")
+    if not request.app[RUNTIME].signatures.is_valid(request.raw_path, params, signature):
+        runtime.metrics.signature_failures.inc()
+        return _plain(403, "invalid or missing X-Twilio-Signature")
+    if not is_form:
+        return _plain(415, "expected application/x-www-form-urlencoded")
+    try:
+        raw.decode("utf-8")
+        parse_qsl(text, keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        return _plain(400, "the form is not valid UTF-8")
+    return params
+
+
+@routes.post("/twilio/sms")
+async def inbound_sms(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    params = await _signed_form(request)
+    if isinstance(params, web.Response):
+        return params
+    missing = [name for name in ("MessageSid", "From", "To") if not params.get(name, "").strip()]
+    if missing:
+        return _plain(400, f"missing {', '.join(missing)}")
+    form = InboundSmsForm(
+        sid=params["MessageSid"].strip(),
+        from_number=params["From"].strip(),
+        to_number=params["To"].strip(),
+        body=params.get("Body", ""),
+    )
+    try:
+        twiml = await request.app[RUNTIME].inbound.handle(form)
+    except NoPracticeError:
+        return _plain(503, "no practice has been imported yet")
+    request.app[RUNTIME].metrics.webhook_latency.observe(time.perf_counter() - started)
+    return web.Response(text=twiml, content_type=CONTENT_TYPE)
+
+
+@routes.post("/twilio/status")
+async def status_callback(request: web.Request) -> web.Response:
+    params = await _signed_form(request)
+    if isinstance(params, web.Response):
+        return params
+    sid = params.get("MessageSid", "").strip()
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
+    if not sid or not status:
+        return _plain(400, "missing MessageSid or MessageStatus")
+    code = params.get("ErrorCode", "").strip()
+    runtime = request.app[RUNTIME]
+    job = StatusJob(sid, status, int(code) if code.isdigit() else None, runtime.clock.now())
+    try:
+        await request.app[RUNTIME].writer.submit(job)
+    except Exception:  # noqa: BLE001 - Twilio retries a failed callback; never a 500
+        return _plain(503, "status not recorded; retry later")
+    return web.Response(status=204)

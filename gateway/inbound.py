@@ -1,0 +1,178 @@
+"""handle_inbound_sms: load facts from memory, decide, record in one transaction, answer.
+
+The database is needed only to record. When it cannot record in time, the message is kept
+in the encrypted local spool and answered as decided, and a crisis alert is attempted
+directly: a crisis reply never waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.answers import AnswerCache
+from gateway.clock import Clock
+from gateway.config_cache import ConfigCache
+from gateway.directory import Directory
+from gateway.inbound_job import Duplicate, InboundJob, InboundResult
+from gateway.inbound_record import InboundRecorder, InboundSmsForm
+from gateway.metrics import Metrics
+from gateway.sender_memory import SenderMemory
+from gateway.spool import Spool
+from gateway.twilio.twiml import messaging_response
+from gateway.vault import Vault
+from gateway.writer import GroupWriter, WriterClosedError
+from rules.decisions import Decision
+from rules.engine import Facts, decide
+from rules.model import InboundSms, SenderHistory
+
+log = structlog.get_logger(__name__)
+
+# How long a webhook waits for its batch's commit before it spools instead: well inside
+# Twilio's 15-second webhook timeout.
+COMMIT_TIMEOUT: Final = 5.0
+_PHONE = re.compile(r"\+[1-9]\d{6,14}")
+
+# Sends crisis alerts straight to Twilio while the outbox cannot be written.
+DirectAlerter = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
+
+
+class NoPracticeError(Exception):
+    """No practice has been imported yet (or configuration is not loaded)."""
+
+
+class InboundService:
+    def __init__(
+        self,
+        *,
+        config: ConfigCache,
+        vault: Vault,
+        writer: GroupWriter,
+        spool: Spool,
+        clock: Clock,
+        metrics: Metrics,
+        alert_directly: DirectAlerter | None = None,
+        commit_timeout: float = COMMIT_TIMEOUT,
+    ) -> None:
+        self._config = config
+        self._vault = vault
+        self._writer = writer
+        self._spool = spool
+        self._clock = clock
+        self._metrics = metrics
+        self._alert_directly = alert_directly
+        self._commit_timeout = commit_timeout
+        self._answers = AnswerCache()
+        self._memory = SenderMemory()
+        self._version_seen = -1
+        self._background: set[asyncio.Task[None]] = set()
+
+    def _directory(self) -> Directory:
+        directory = self._config.directory
+        if directory is None or directory.practice is None:
+            raise NoPracticeError
+        if directory.version != self._version_seen:
+            self._version_seen = directory.version
+            self._memory.forget_opt_changes()
+        return directory
+
+    async def handle(self, form: InboundSmsForm) -> str:
+        """The TwiML answer for this message; the same answer for every copy of it."""
+        directory = self._directory()
+        return await self._answers.once(form.sid, lambda: self._handle_new(form, directory))
+
+    @staticmethod
+    def facts(
+        directory: Directory, form: InboundSmsForm, sender_index: str, history: SenderHistory
+    ) -> Facts:
+        if directory.practice is None:
+            raise NoPracticeError
+        number_therapists = directory.therapists_by_number.get(form.to_number, ())
+        relay_therapists: tuple[str, ...] = ()
+        if number_therapists:
+            relay_therapists = directory.therapists_by_phone_index.get(sender_index, ())
+        client_id = directory.client_by_phone_index.get(sender_index)
+        return Facts(
+            practice=directory.practice,
+            therapists=directory.therapists,
+            clients=directory.clients,
+            client=directory.clients[client_id] if client_id is not None else None,
+            number_therapists=number_therapists,
+            relay_therapists=relay_therapists,
+            history=history,
+            opted_out_clients=directory.opted_out_clients,
+        )
+
+    async def _handle_new(self, form: InboundSmsForm, directory: Directory) -> str:
+        now = self._clock.now()
+        sender_index = self._vault.phone_index(form.from_number)
+        history = self._memory.arrive(
+            sender_index, now, opted_out=sender_index in directory.opted_out
+        )
+        facts = self.facts(directory, form, sender_index, history)
+        decision = decide(
+            InboundSms(form.body, now, _PHONE.fullmatch(form.from_number) is not None), facts
+        )
+        twiml = messaging_response(decision.reply)
+        client_id = facts.client.id if facts.client is not None else None
+        recorder = InboundRecorder(self._vault, directory, now, form, client_id)
+        job = recorder.job(decision, twiml=twiml, twiml_without_reply=messaging_response(None))
+        answer = await self._record(job, decision)
+        self._remember(sender_index, decision)
+        self._metrics.inbound.labels(rule=decision.rule).inc()
+        if decision.crisis is not None:
+            self._metrics.crisis.inc()
+        log.info(
+            "inbound_decided",
+            message_id=job.message["id"],
+            rule=decision.rule,
+            flags=list(decision.flags),
+            client_id=client_id,
+        )
+        return answer
+
+    async def _record(self, job: InboundJob, decision: Decision) -> str:
+        try:
+            result: InboundResult = await asyncio.wait_for(
+                self._writer.submit(job), self._commit_timeout
+            )
+        except (SQLAlchemyError, OSError, TimeoutError, WriterClosedError) as exc:
+            log.warning(
+                "inbound_spooled", message_id=job.message["id"], error_type=type(exc).__name__
+            )
+            await self._spool.save(job)
+            self._metrics.spooled.inc()
+            if decision.alert_on_call and self._alert_directly is not None:
+                alerts = [row for row in job.outbox if row["kind"] == "alert"]
+                self._in_background(self._alert_directly(alerts))
+            return job.twiml
+        if isinstance(result, Duplicate):
+            log.info("inbound_duplicate", message_sid=job.sid)
+        return result.twiml
+
+    def _remember(self, sender_index: str, decision: Decision) -> None:
+        period = decision.auto_reply_period
+        if period is not None:
+            # Also when another process answered first: the period is used up either way.
+            self._memory.auto_replied(sender_index, period)
+        if decision.rule in ("opt_out", "opt_in"):
+            self._memory.opted(sender_index, opted_out=decision.rule == "opt_out")
+
+    def _in_background(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception as exc:  # noqa: BLE001 - a failed direct alert must not surface here
+                log.error("direct_alert_failed", error_type=type(exc).__name__)
+
+        task = asyncio.create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def replay_spool(self) -> int:
+        return await self._spool.replay(self._writer)

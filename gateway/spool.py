@@ -1,0 +1,150 @@
+"""A durable local spool for inbound messages while the database is unreachable.
+
+Each message's whole write (rows and audit events) is kept as one encrypted file, written to
+a temporary name, fsync'd and renamed, then the folder is fsync'd: a message that was answered
+survives a crash. When the database is back, the spool is replayed through the group writer;
+MessageSid idempotency makes a replay of something already stored harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway.audit.store import AuditEvent
+from gateway.crypto import DecryptionError, KeyRing, aad
+from gateway.inbound_job import InboundJob
+from gateway.writer import GroupWriter
+
+log = structlog.get_logger(__name__)
+
+_SUFFIX = ".spool"
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"$b": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, date):
+        return {"$d": value.isoformat()}
+    if isinstance(value, dict):
+        return {key: _encode(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encode(item) for item in value]
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$b"}:
+            return base64.b64decode(value["$b"])
+        if set(value) == {"$dt"}:
+            return datetime.fromisoformat(value["$dt"])
+        if set(value) == {"$d"}:
+            return date.fromisoformat(value["$d"])
+        return {key: _decode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_decode(item) for item in value]
+    return value
+
+
+def job_to_json(job: InboundJob) -> bytes:
+    data = {
+        "message": job.message,
+        "decision": job.decision,
+        "twiml": job.twiml,
+        "twiml_without_reply": job.twiml_without_reply,
+        "outbox": job.outbox,
+        "outbound_messages": job.outbound_messages,
+        "opt_change": job.opt_change,
+        "auto_reply": job.auto_reply,
+        "events": [
+            {
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "subject": e.subject,
+                "details": e.details,
+            }
+            for e in job.events
+        ],
+    }
+    return json.dumps(_encode(data), separators=(",", ":")).encode("utf-8")
+
+
+def job_from_json(raw: bytes) -> InboundJob:
+    data = _decode(json.loads(raw))
+    return InboundJob(
+        message=data["message"],
+        decision=data["decision"],
+        twiml=data["twiml"],
+        twiml_without_reply=data["twiml_without_reply"],
+        outbox=data["outbox"],
+        outbound_messages=data["outbound_messages"],
+        opt_change=data["opt_change"],
+        auto_reply=data["auto_reply"],
+        events=[AuditEvent(**event) for event in data["events"]],
+    )
+
+
+class Spool:
+    def __init__(self, folder: Path, keys: KeyRing) -> None:
+        self._folder = folder
+        self._keys = keys
+
+    def _aad(self, name: str) -> bytes:
+        return aad("spool", "job", name)
+
+    def _save_sync(self, job: InboundJob) -> Path:
+        self._folder.mkdir(parents=True, exist_ok=True)
+        name = job.message["id"]
+        blob = self._keys.encrypt(job_to_json(job).decode("utf-8"), self._aad(name))
+        final = self._folder / f"{name}{_SUFFIX}"
+        temporary = final.with_suffix(".tmp")
+        with temporary.open("wb") as handle:
+            handle.write(blob)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temporary.replace(final)
+        folder = os.open(self._folder, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+        return final
+
+    async def save(self, job: InboundJob) -> Path:
+        return await asyncio.to_thread(self._save_sync, job)
+
+    def pending(self) -> list[Path]:
+        if not self._folder.exists():
+            return []
+        return sorted(self._folder.glob(f"*{_SUFFIX}"), key=lambda path: path.stat().st_mtime)
+
+    def load(self, path: Path) -> InboundJob:
+        name = path.name.removesuffix(_SUFFIX)
+        return job_from_json(self._keys.decrypt(path.read_bytes(), self._aad(name)).encode("utf-8"))
+
+    async def replay(self, writer: GroupWriter) -> int:
+        """Write every spooled message; returns how many left the spool."""
+        written = 0
+        for path in self.pending():
+            try:
+                job = self.load(path)
+            except (DecryptionError, ValueError, KeyError) as exc:
+                log.error("spool_entry_unreadable", error_type=type(exc).__name__)
+                continue
+            await writer.submit(job)
+            path.unlink(missing_ok=True)
+            written += 1
+        if written:
+            log.info("spool_replayed", count=written)
+        return written

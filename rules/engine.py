@@ -1,0 +1,326 @@
+"""decide(): the one place where precedence lives.
+
+The order is the contract's: a therapist's relay, carrier keywords, crisis, unknown sender,
+then contact hours with the client's agreement. The webhook and the preview call this same
+function, so a preview cannot drift from what really happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from rules.crisis import CrisisAssessment, detect_crisis
+from rules.decisions import (
+    AlertOnCall,
+    Decision,
+    Effect,
+    Forward,
+    Hold,
+    NotifyOptOut,
+    RecordOptIn,
+    RecordOptOut,
+    RelayToClient,
+    Reply,
+    Rule,
+)
+from rules.hours import OpenState, is_open, next_opening
+from rules.keywords import Keyword, carrier_keyword, looks_automated, parse_relay
+from rules.model import Client, InboundSms, Practice, SenderHistory, Therapist
+from rules.replies import after_hours_reply, crisis_reply, fit_reply, help_reply, no_opening_reply
+from rules.wording import describe_opening
+
+HORIZON: Final = timedelta(days=366)
+# More messages than this from one sender within the shell's window look like a loop or a
+# flood: they are all stored and forwarded, but no longer auto-replied.
+FLOOD_LIMIT: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything decide() may know, loaded by the shell."""
+
+    practice: Practice
+    therapists: Mapping[str, Therapist]
+    clients: Mapping[str, Client]
+    # The sender, when their number is a client's.
+    client: Client | None = None
+    # Therapists whose Twilio number the message was sent to.
+    number_therapists: tuple[str, ...] = ()
+    # Therapists whose own phone sent the message (a relay request).
+    relay_therapists: tuple[str, ...] = ()
+    history: SenderHistory = field(default_factory=SenderHistory)
+    # Clients who opted out, for relays towards them.
+    opted_out_clients: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class _Reach:
+    therapist: Therapist
+    state: OpenState
+    opening: datetime | None
+
+    @property
+    def open(self) -> bool:
+        return self.state.open
+
+
+def closed_period(opening: datetime | None) -> str:
+    """The key of a closed period: its next opening, so one auto-reply covers it."""
+    return (
+        "no_opening"
+        if opening is None
+        else "until:" + opening.astimezone(ZoneInfo("UTC")).isoformat()
+    )
+
+
+def new_contact_period(practice: Practice, at: datetime) -> str:
+    return "new:" + at.astimezone(ZoneInfo(practice.timezone)).date().isoformat()
+
+
+def _reach(therapist: Therapist, client: Client, at: datetime) -> _Reach:
+    state = is_open(therapist.schedule, at, client.agreement)
+    opening = None
+    if not state.open:
+        found = next_opening(therapist.schedule, at, client.agreement, horizon=HORIZON)
+        # Compared and stored as instants: UTC, so that equal instants are equal values.
+        opening = found.at.astimezone(UTC) if found is not None else None
+    return _Reach(therapist, state, opening)
+
+
+def _auto_reply_block(sms: InboundSms, history: SenderHistory, period: str) -> str | None:
+    """Why no auto-reply may go to this sender now, or None when one may."""
+    if history.opted_out:
+        return "sender opted out"
+    if not sms.from_is_phone:
+        return "sender is not a phone number"
+    if looks_automated(sms.body):
+        return "message looks automated"
+    if history.recent_messages >= FLOOD_LIMIT:
+        return "too many messages from this sender in a few minutes"
+    if period in history.auto_replied:
+        return "already auto-replied in this period"
+    return None
+
+
+def decide(sms: InboundSms, facts: Facts) -> Decision:
+    if facts.relay_therapists:
+        return _relay(sms, facts)
+    client = facts.client
+    therapist = facts.therapists.get(client.therapist_id) if client is not None else None
+    reach = None
+    if client is not None and therapist is not None and facts.number_therapists:
+        reach = _reach(therapist, client, sms.at)
+    flags: list[str] = []
+    if reach is not None and not reach.open:
+        flags.append("after_hours")
+    keyword = carrier_keyword(sms.body)
+    if keyword is not None:
+        return _keyword(facts, reach, flags, *keyword)
+    crisis = detect_crisis(sms.body)
+    if crisis.crisis:
+        return _crisis(facts, reach, flags, crisis)
+    if reach is None:
+        return _unknown_sender(sms, facts)
+    return _by_hours(sms, facts, reach, flags)
+
+
+def _decision(
+    rule: Rule,
+    reason: str,
+    flags: Sequence[str],
+    effects: Sequence[Effect],
+    reach: _Reach | None,
+    *,
+    crisis: CrisisAssessment | None = None,
+    inbox: tuple[str, ...] | None = None,
+) -> Decision:
+    """A decision about a known client's message carries their reachability."""
+    return Decision(
+        rule,
+        reason,
+        tuple(flags),
+        tuple(effects),
+        open=reach is not None and reach.open,
+        next_opening=reach.opening if reach is not None else None,
+        crisis=crisis,
+        therapist_ids=inbox if inbox is not None else ((reach.therapist.id,) if reach else ()),
+    )
+
+
+def _delivery(reach: _Reach) -> tuple[Effect, ...]:
+    therapist = reach.therapist
+    if reach.open:
+        return (Forward(therapist.id, therapist.forward),)
+    if reach.opening is None:
+        return ()
+    return (Hold(therapist.id, therapist.forward, reach.opening),)
+
+
+def _keyword(
+    facts: Facts, reach: _Reach | None, flags: list[str], kind: Keyword, word: str
+) -> Decision:
+    history = facts.history
+    effects: list[Effect] = []
+    if kind == "opt_out":
+        flags.append("opt_out")
+        effects.append(RecordOptOut(word))
+        if reach is not None:
+            effects.append(NotifyOptOut(reach.therapist.id))
+        reason = (
+            f"carrier opt-out keyword {word}: recorded, not forwarded; "
+            "Twilio confirms to the sender"
+        )
+        return _decision("opt_out", reason, flags, effects, reach)
+    if kind == "opt_in":
+        reason = (
+            f"carrier opt-in keyword {word}: recorded, not forwarded; Twilio confirms to the sender"
+        )
+        return _decision("opt_in", reason, flags, [RecordOptIn(word)], reach)
+    if history.opted_out:
+        reason = f"help keyword {word}: no reply, the sender opted out"
+    else:
+        effects.append(Reply(help_reply(facts.practice.name, facts.practice.country)))
+        reason = f"help keyword {word}: answered with the practice's name and the crisis lines"
+    return _decision("help", reason, flags, effects, reach)
+
+
+def _crisis(
+    facts: Facts, reach: _Reach | None, flags: list[str], crisis: CrisisAssessment
+) -> Decision:
+    flags.insert(0, "crisis")
+    effects: list[Effect] = [Reply(crisis_reply(facts.practice.country))]
+    if reach is not None:
+        effects.append(AlertOnCall((reach.therapist.id,)))
+        effects.extend(_delivery(reach))
+        inbox = (reach.therapist.id,)
+        routing = "the client's therapist's on-call clinician alerted"
+    else:
+        flags.append("unknown_sender")
+        inbox = facts.number_therapists
+        effects.append(AlertOnCall(inbox))
+        routing = (
+            "on-call of every therapist on the number alerted"
+            if inbox
+            else "no therapist on the number: the practice's on-call alerted"
+        )
+    reason = f"{crisis.reason}; crisis lines sent at once; {routing}"
+    if reach is not None and not reach.open:
+        reason += "; copy to the therapist follows contact hours"
+    return _decision("crisis", reason, flags, effects, reach, crisis=crisis, inbox=inbox)
+
+
+def _unknown_sender(sms: InboundSms, facts: Facts) -> Decision:
+    practice = facts.practice
+    period = new_contact_period(practice, sms.at)
+    who = "sender matches no client" if facts.client is None else "number matches no therapist"
+    effects: list[Effect] = []
+    if practice.new_contact_reply is None:
+        reason = f"unknown sender ({who}): kept in the inbox; the practice has no new-contact reply"
+    else:
+        blocked = _auto_reply_block(sms, facts.history, period)
+        if blocked is None:
+            effects.append(Reply(fit_reply(practice.new_contact_reply), period))
+            reason = f"unknown sender ({who}): kept in the inbox; new-contact reply sent"
+        else:
+            reason = f"unknown sender ({who}): kept in the inbox; no new-contact reply ({blocked})"
+    return Decision(
+        "unknown_sender",
+        reason,
+        ("unknown_sender",),
+        tuple(effects),
+        therapist_ids=facts.number_therapists,
+    )
+
+
+def _by_hours(sms: InboundSms, facts: Facts, reach: _Reach, flags: list[str]) -> Decision:
+    therapist = reach.therapist
+    if reach.open:
+        rule: Rule = "agreement" if reach.state.source == "agreement" else "open"
+        reason = f"{reach.state.reason}: forwarded ({therapist.forward})"
+        return _decision(rule, reason, flags, _delivery(reach), reach)
+    period = closed_period(reach.opening)
+    blocked = _auto_reply_block(sms, facts.history, period)
+    country = facts.practice.country
+    if reach.opening is None:
+        rule = "no_opening"
+        reason = f"{reach.state.reason}; no opening within a year: kept in the inbox, not held"
+        text = no_opening_reply(therapist.name, country)
+    else:
+        rule = "closed"
+        when = describe_opening(reach.opening, sms.at, therapist.schedule.timezone)
+        reason = f"{reach.state.reason}; held until the next opening, {when}"
+        text = after_hours_reply(therapist.name, when, country)
+    effects: list[Effect] = list(_delivery(reach))
+    if blocked is None:
+        effects.insert(0, Reply(text, period))
+        reason += "; auto-reply sent"
+    else:
+        reason += f"; no auto-reply ({blocked})"
+    return _decision(rule, reason, flags, effects, reach)
+
+
+def _relay(sms: InboundSms, facts: Facts) -> Decision:
+    request = parse_relay(sms.body)
+    own = facts.relay_therapists
+
+    def refuse(why: str, reply: str) -> Decision:
+        return Decision(
+            "relay",
+            f"relay from a therapist's phone refused: {why}",
+            (),
+            (Reply(reply),),
+            therapist_ids=own,
+        )
+
+    if request is None:
+        return refuse(
+            "no #handle",
+            "Not sent. To reply to a client from this phone, start with their handle, "
+            "e.g. #c1001 Your text.",
+        )
+    matches = [
+        client
+        for client in facts.clients.values()
+        if client.id.casefold() == request.handle.casefold() and client.therapist_id in own
+    ]
+    if len(matches) != 1:
+        why = "unknown handle" if not matches else "ambiguous handle"
+        return refuse(
+            why, f"Not sent: #{request.handle} is not one of your clients. Nothing was sent."
+        )
+    client = matches[0]
+    if client.id in facts.opted_out_clients:
+        return refuse("client opted out", f"Not sent: #{client.id} has opted out of texts.")
+    therapist = facts.therapists[client.therapist_id]
+    reach = _reach(therapist, client, sms.at)
+    if reach.open:
+        reply = f"Sent to #{client.id}."
+        reason = f"relay to client {client.id}: {reach.state.reason}, sent now"
+        deliver_at = None
+    elif reach.opening is not None:
+        when = describe_opening(reach.opening, sms.at, therapist.schedule.timezone)
+        reply = f"Held: #{client.id} will get it {when}, their next contact time."
+        reason = f"relay to client {client.id}: {reach.state.reason}; held until {when}"
+        deliver_at = reach.opening
+    else:
+        return refuse(
+            "no contact time within a year",
+            f"Not sent: #{client.id} has no contact time within a year.",
+        )
+    effects: tuple[Effect, ...] = (
+        RelayToClient(client.id, therapist.id, request.text, deliver_at),
+        Reply(reply),
+    )
+    return Decision(
+        "relay",
+        reason,
+        (),
+        effects,
+        open=reach.open,
+        next_opening=reach.opening,
+        therapist_ids=(therapist.id,),
+    )

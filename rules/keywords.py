@@ -1,0 +1,57 @@
+"""Carrier keywords, therapist relays and auto-reply loop signs: the whole-body matches."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+# Twilio's default opt-out handling (Advanced Opt-Out off) answers exactly these.
+OPT_OUT: Final = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+OPT_IN: Final = frozenset({"START", "YES", "UNSTOP"})
+HELP: Final = frozenset({"HELP", "INFO"})
+
+Keyword = Literal["opt_out", "opt_in", "help"]
+
+
+def carrier_keyword(body: str) -> tuple[Keyword, str] | None:
+    """The keyword kind and word when the whole trimmed body is one, case-insensitively."""
+    word = body.strip().upper()
+    if word in OPT_OUT:
+        return "opt_out", word
+    if word in OPT_IN:
+        return "opt_in", word
+    if word in HELP:
+        return "help", word
+    return None
+
+
+_RELAY: Final = re.compile(r"\s*#([A-Za-z0-9][A-Za-z0-9_.-]{0,63})[\s:,]+(\S.*)", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayRequest:
+    handle: str
+    text: str
+
+
+def parse_relay(body: str) -> RelayRequest | None:
+    """`#HANDLE text` from a therapist's phone; anything else is not a relay request."""
+    match = _RELAY.fullmatch(body)
+    if match is None:
+        return None
+    return RelayRequest(match.group(1), match.group(2).strip())
+
+
+# Openings of replies that machines send: answering them risks an endless reply loop.
+_AUTOMATED: Final = re.compile(
+    r"^\s*(auto[- ]?reply|automatic reply|automated (reply|message|response)|this is an automated"
+    r"|out of (the )?office|i am (currently )?(away|out of the office)|do not reply|no[- ]?reply)",
+    re.IGNORECASE,
+)
+
+
+def looks_automated(body: str) -> bool:
+    return _AUTOMATED.match(body) is not None

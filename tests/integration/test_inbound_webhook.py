@@ -1,0 +1,378 @@
+"""POST /twilio/sms end to end: signed requests, the real app, a real database."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from gateway.http.keys import RUNTIME
+from gateway.settings import Settings
+from tests.integration.conftest import (
+    CASEY,
+    EXAMPLE,
+    JORDAN,
+    LEE_NUMBER,
+    RILEY,
+    STRANGER,
+    import_practice,
+    make_app,
+    table_rows,
+)
+from tests.support.clock import FixedClock
+from tests.support.twilio_client import new_sid, post_signed, send_sms, sign, sms_params
+
+Client = TestClient[web.Request, web.Application]
+EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
+NY = "America/New_York"
+
+
+def at_ny(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(NY)).astimezone(UTC)
+
+
+async def messages(settings: Settings) -> list[Any]:
+    return await table_rows(settings, "messages")
+
+
+async def outbox(settings: Settings) -> list[Any]:
+    return await table_rows(settings, "outbox")
+
+
+# Signatures -------------------------------------------------------------------------------
+
+
+async def test_a_missing_signature_is_refused_and_nothing_is_stored(
+    gateway: Client, imported: Settings
+) -> None:
+    response = await gateway.post("/twilio/sms", data=sms_params(RILEY, LEE_NUMBER, "hello"))
+    assert response.status == 403
+    assert await messages(imported) == []
+
+
+async def test_a_forged_signature_is_refused(gateway: Client, imported: Settings) -> None:
+    params = sms_params(RILEY, LEE_NUMBER, "hello")
+    forged = sign("/twilio/sms", params, token="f" * 32)
+    assert (await post_signed(gateway, "/twilio/sms", params, forged)).status == 403
+    assert await messages(imported) == []
+
+
+async def test_a_replayed_signature_on_other_content_is_refused(
+    gateway: Client, imported: Settings
+) -> None:
+    original = sms_params(RILEY, LEE_NUMBER, "see you tuesday")
+    signature = sign("/twilio/sms", original)
+    tampered = {**original, "Body": "something else entirely"}
+    assert (await post_signed(gateway, "/twilio/sms", tampered, signature)).status == 403
+    other_path = await post_signed(gateway, "/twilio/sms?x=1", original, signature)
+    assert other_path.status == 403
+    assert await messages(imported) == []
+
+
+async def test_the_signature_covers_the_query_string_as_received(gateway: Client) -> None:
+    params = sms_params(RILEY, LEE_NUMBER, "hello")
+    path = "/twilio/sms?practice=lakeside"
+    response = await post_signed(gateway, path, params, sign(path, params))
+    assert response.status == 200
+
+
+# Idempotency ------------------------------------------------------------------------------
+
+
+async def test_the_same_message_sid_three_times_gets_the_first_answer_byte_for_byte(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 20)  # Tuesday evening: closed, auto-reply
+    sid = new_sid()
+    answers = [
+        await send_sms(gateway, RILEY, LEE_NUMBER, "are we still on for thursday", sid)
+        for _ in range(3)
+    ]
+    assert answers[0][0] == 200
+    assert "tomorrow at 9:00 AM EST" in answers[0][1]
+    assert answers[1] == answers[0]
+    assert answers[2] == answers[0]
+    assert len(await messages(imported)) == 1
+
+
+async def test_concurrent_copies_of_one_message_are_stored_once(
+    gateway: Client, imported: Settings
+) -> None:
+    sid = new_sid()
+    answers = await asyncio.gather(
+        *(send_sms(gateway, JORDAN, LEE_NUMBER, "quick question", sid) for _ in range(3))
+    )
+    assert len(set(answers)) == 1
+    assert len(await messages(imported)) == 1
+    assert len(await outbox(imported)) == 1
+
+
+async def test_a_retry_after_a_restart_gets_the_stored_answer(
+    imported: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+
+    clock.at = at_ny(2026, 12, 1, 20)
+    sid = new_sid()
+    first = await aiohttp_client(make_app(imported, clock))
+    answer = await send_sms(first, RILEY, LEE_NUMBER, "running late", sid)
+    await first.close()
+    second = await aiohttp_client(make_app(imported, clock))
+    assert await send_sms(second, RILEY, LEE_NUMBER, "running late", sid) == answer
+    assert len(await messages(imported)) == 1
+
+
+# Contact hours ------------------------------------------------------------------------------
+
+
+async def test_in_hours_the_message_is_forwarded_and_answered_with_empty_twiml(
+    gateway: Client, imported: Settings
+) -> None:
+    status, body = await send_sms(gateway, RILEY, LEE_NUMBER, "can we move thursday to 3pm")
+    assert (status, body) == (200, EMPTY)
+    [message] = await messages(imported)
+    assert message.rule == "open"
+    assert message.client_id == "c1002"
+    assert message.therapist_id == "lee"
+    [row] = await outbox(imported)
+    assert row.kind == "forward"  # Dr. Lee forwards as sms
+    assert row.state == "pending"
+
+
+async def test_outside_hours_the_auto_reply_goes_once_per_closed_period(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 20)
+    _, first = await send_sms(gateway, RILEY, LEE_NUMBER, "hi")
+    clock.advance(timedelta(minutes=30))
+    _, second = await send_sms(gateway, RILEY, LEE_NUMBER, "me again")
+    assert "Dr. Ana Lee" in first
+    assert "tomorrow at 9:00 AM EST" in first
+    assert "988" in first
+    assert second == EMPTY
+    stored = await messages(imported)
+    assert {m.rule for m in stored} == {"closed"}
+    assert all(",after_hours," in m.flags for m in stored)
+    tomorrow_9 = at_ny(2026, 12, 2, 9)
+    assert {m.deliver_at for m in stored} == {tomorrow_9}
+    assert {row.due_at for row in await outbox(imported)} == {tomorrow_9}
+
+
+async def test_a_new_closed_period_gets_a_new_auto_reply(
+    gateway: Client, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 20)
+    _, first = await send_sms(gateway, RILEY, LEE_NUMBER, "hi")
+    clock.at = at_ny(2026, 12, 2, 18)  # Wednesday evening: the next period
+    _, second = await send_sms(gateway, RILEY, LEE_NUMBER, "hi again")
+    assert "tomorrow at 12:00 PM EST" in second
+    assert first != second
+
+
+async def test_time_off_closes_the_therapist_and_names_the_next_opening(
+    gateway: Client, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 24, 11)  # Thursday, Dr. Lee's time off
+    _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "merry christmas eve")
+    assert "Monday at 9:00 AM EST" in body  # 25-26 off, weekend, then Monday 28th
+
+
+async def test_a_client_agreement_opens_contact_outside_the_therapists_hours(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 11, 30, 19)  # Monday 7 PM: Dr. Lee closed, DBT coaching open
+    status, body = await send_sms(gateway, JORDAN, LEE_NUMBER, "using my skills but need coaching")
+    assert (status, body) == (200, EMPTY)
+    [message] = await messages(imported)
+    assert message.rule == "agreement"
+    assert ",after_hours," not in message.flags
+
+
+async def test_a_known_client_on_a_shared_number_reaches_their_own_therapist(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 10)  # Tuesday 9 AM in Chicago: Okafor opens at 10
+    _, body = await send_sms(gateway, CASEY, LEE_NUMBER, "see you later")
+    assert "Sam Okafor" in body
+    assert "10:00 AM CST" in body
+    [message] = await messages(imported)
+    assert message.therapist_id == "okafor"
+
+
+# Crisis -----------------------------------------------------------------------------------
+
+
+async def test_a_crisis_in_hours_gets_the_crisis_lines_and_alerts_on_call(
+    gateway: Client, imported: Settings
+) -> None:
+    _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "i dont want to be alive anymore")
+    assert "988" in body
+    assert "741741" in body
+    assert "911" in body
+    [message] = await messages(imported)
+    assert message.rule == "crisis"
+    assert ",crisis," in message.flags
+    rows = await outbox(imported)
+    alerts = [row for row in rows if row.kind == "alert"]
+    assert len(alerts) == 1
+    assert alerts[0].priority < min(row.priority for row in rows if row.kind != "alert")
+
+
+async def test_a_crisis_after_hours_is_answered_at_once_without_using_the_auto_reply(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 23, 30)
+    _, crisis = await send_sms(gateway, RILEY, LEE_NUMBER, "i took 30 of my pills")
+    _, ordinary = await send_sms(gateway, RILEY, LEE_NUMBER, "sorry about the last text")
+    assert "988" in crisis
+    assert "tomorrow at 9:00 AM EST" in ordinary  # the period's auto-reply is still unused
+    stored = {m.rule: m for m in await messages(imported)}
+    assert ",after_hours," in stored["crisis"].flags
+    assert stored["crisis"].deliver_at == at_ny(2026, 12, 2, 9)
+    alerts = [row for row in await outbox(imported) if row.kind == "alert"]
+    assert [alert.due_at for alert in alerts] == [at_ny(2026, 12, 1, 23, 30)]
+
+
+async def test_a_crisis_from_an_unknown_sender_alerts_every_therapist_on_the_number(
+    gateway: Client, imported: Settings
+) -> None:
+    _, body = await send_sms(gateway, STRANGER, LEE_NUMBER, "i want to kill myself")
+    assert "988" in body
+    [message] = await messages(imported)
+    assert ",unknown_sender," in message.flags
+    alerts = [row for row in await outbox(imported) if row.kind == "alert"]
+    assert {row.therapist_id for row in alerts} == {"lee", "okafor"}
+
+
+async def test_a_uk_practice_gets_uk_crisis_lines(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any, tmp_path: Any
+) -> None:
+
+    uk = tmp_path / "uk.toml"
+    uk.write_text(
+        EXAMPLE.read_text()
+        .replace('country = "US"', 'country = "GB"')
+        .replace('subdivision = "NY"\n', "")
+        .replace('timezone = "America/New_York"', 'timezone = "Europe/London"')
+    )
+    await import_practice(settings, uk)
+    client = await aiohttp_client(make_app(settings, clock))
+    _, body = await send_sms(client, RILEY, LEE_NUMBER, "i want to end my life")
+    assert "116 123" in body
+    assert "85258" in body
+    assert "988" not in body
+
+
+# Keywords ---------------------------------------------------------------------------------
+
+
+async def test_opt_out_is_recorded_then_only_crisis_replies_reach_the_number(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 20)
+    assert await send_sms(gateway, RILEY, LEE_NUMBER, " Stop ") == (200, EMPTY)
+    assert (await send_sms(gateway, RILEY, LEE_NUMBER, "are you there"))[1] == EMPTY
+    _, crisis = await send_sms(gateway, RILEY, LEE_NUMBER, "i want to die tonight")
+    assert "988" in crisis
+    [opt_out] = await table_rows(imported, "opt_outs")
+    assert opt_out.opted_out
+    notices = [row for row in await outbox(imported) if row.kind == "notice"]
+    assert len(notices) == 1
+    rules = sorted(m.rule for m in await messages(imported))
+    assert rules == ["closed", "crisis", "opt_out"]
+
+
+async def test_start_opts_back_in(gateway: Client, imported: Settings, clock: FixedClock) -> None:
+    clock.at = at_ny(2026, 12, 1, 20)
+    await send_sms(gateway, RILEY, LEE_NUMBER, "STOP")
+    assert await send_sms(gateway, RILEY, LEE_NUMBER, "start") == (200, EMPTY)
+    _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "ok hi")
+    assert "tomorrow at 9:00 AM EST" in body
+    [opt] = await table_rows(imported, "opt_outs")
+    assert not opt.opted_out
+
+
+async def test_help_is_answered_with_the_practice_name_and_crisis_lines(gateway: Client) -> None:
+    _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "HELP")
+    assert "Lakeside Counseling" in body
+    assert "988" in body
+
+
+# Unknown senders --------------------------------------------------------------------------
+
+
+async def test_an_unknown_sender_gets_the_new_contact_reply_once_a_day(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    _, first = await send_sms(gateway, STRANGER, LEE_NUMBER, "do you take new clients")
+    _, second = await send_sms(gateway, STRANGER, LEE_NUMBER, "hello?")
+    clock.advance(timedelta(days=1))
+    _, next_day = await send_sms(gateway, STRANGER, LEE_NUMBER, "hello again")
+    assert "(555) 010-2000" in first
+    assert second == EMPTY
+    assert "(555) 010-2000" in next_day
+    stored = await messages(imported)
+    assert all(m.rule == "unknown_sender" and ",unknown_sender," in m.flags for m in stored)
+    assert await outbox(imported) == []
+
+
+async def test_a_short_code_sender_is_recorded_and_never_auto_replied(
+    gateway: Client, imported: Settings
+) -> None:
+    assert await send_sms(gateway, "72345", LEE_NUMBER, "Your code is 1234") == (200, EMPTY)
+    assert await send_sms(gateway, "PHARMACY", LEE_NUMBER, "Refill ready") == (200, EMPTY)
+    assert len(await messages(imported)) == 2
+
+
+# Bad input --------------------------------------------------------------------------------
+
+
+async def test_malformed_forms_never_get_a_500(gateway: Client, imported: Settings) -> None:
+    cases: list[dict[str, str]] = [
+        {"MessageSid": new_sid(), "To": LEE_NUMBER, "Body": "no from"},
+        {"MessageSid": new_sid(), "From": RILEY, "Body": "no to"},
+        {"From": RILEY, "To": LEE_NUMBER, "Body": "no sid"},
+    ]
+    for params in cases:
+        assert (await post_signed(gateway, "/twilio/sms", params)).status == 400
+    no_body = sms_params(RILEY, LEE_NUMBER, None)
+    assert (await post_signed(gateway, "/twilio/sms", no_body)).status == 200
+    long_body = sms_params(RILEY, LEE_NUMBER, "x" * 2000)
+    assert (await post_signed(gateway, "/twilio/sms", long_body)).status == 200
+    odd_numbers = sms_params("5557654322", "not-a-number", "hello")
+    assert (await post_signed(gateway, "/twilio/sms", odd_numbers)).status == 200
+    assert (await gateway.get("/twilio/sms")).status == 405
+    huge = await gateway.post("/twilio/sms", data={"Body": "x" * 70_000})
+    assert huge.status == 413
+
+
+async def test_invalid_utf8_is_refused_cleanly(gateway: Client) -> None:
+    raw = b"MessageSid=SM1&From=%2B15557654322&To=%2B15550009999&Body=%FF%FE"
+    response = await gateway.post(
+        "/twilio/sms",
+        data=raw,
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+    )
+    assert response.status in (400, 403)
+
+
+async def test_no_practice_imported_yet_answers_503(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+
+    client = await aiohttp_client(make_app(settings, clock))
+    status, _ = await send_sms(client, RILEY, LEE_NUMBER, "hello")
+    assert status == 503
+
+
+async def test_metrics_count_decisions_and_signature_failures(gateway: Client) -> None:
+    await send_sms(gateway, RILEY, LEE_NUMBER, "hi")
+    await gateway.post("/twilio/sms", data=sms_params(RILEY, LEE_NUMBER, "unsigned"))
+    text = await (await gateway.get("/metrics")).text()
+    assert 'gateway_inbound_messages_total{rule="open"} 1.0' in text
+    assert "gateway_signature_failures_total 1.0" in text
+    runtime = gateway.app[RUNTIME]
+    assert runtime.writer.committed_batches >= 1

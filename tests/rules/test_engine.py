@@ -1,0 +1,229 @@
+"""decide(): precedence, routing, throttling and explanations, with no I/O."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from rules.decisions import AlertOnCall, Forward, Hold, NotifyOptOut, RecordOptIn, RecordOptOut, RelayToClient
+from rules.engine import FLOOD_LIMIT, Facts, closed_period, decide
+from rules.model import Client, InboundSms, Practice, SenderHistory, Therapist
+from rules.schedule import DateRange, Schedule, parse_weekly_hours
+
+NY = ZoneInfo("America/New_York")
+PRACTICE = Practice("Lakeside Counseling", "US", "America/New_York", "Thanks for writing. Call (555) 010-2000.")
+LEE = Therapist(
+    "lee",
+    "Dr. Ana Lee",
+    "sms",
+    Schedule(
+        "America/New_York",
+        parse_weekly_hours({"mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "fri": ["21:00-02:00"]}),
+        time_off=(DateRange(datetime(2026, 12, 24).date(), datetime(2026, 12, 26).date(), "Holidays"),),
+    ),
+)
+OKAFOR = Therapist("okafor", "Sam Okafor", "notify", Schedule("America/Chicago", parse_weekly_hours({})))
+RILEY = Client("c1002", "lee")
+JORDAN = Client("c1001", "lee", parse_weekly_hours({"mon": ["08:00-21:00"]}))
+CASEY = Client("c2001", "okafor")
+THERAPISTS = {"lee": LEE, "okafor": OKAFOR}
+CLIENTS = {client.id: client for client in (RILEY, JORDAN, CASEY)}
+
+
+def ny(day: int, hour: int, minute: int = 0, month: int = 12) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=NY).astimezone(UTC)
+
+
+def facts(client: Client | None = RILEY, **changes: object) -> Facts:
+    values: dict[str, object] = {
+        "practice": PRACTICE,
+        "therapists": THERAPISTS,
+        "clients": CLIENTS,
+        "client": client,
+        "number_therapists": ("lee", "okafor"),
+    }
+    values.update(changes)
+    return Facts(**values)  # type: ignore[arg-type]
+
+
+def sms(body: str, at: datetime, *, phone: bool = True) -> InboundSms:
+    return InboundSms(body, at, phone)
+
+
+TUESDAY_10 = ny(1, 10)
+TUESDAY_20 = ny(1, 20)
+
+
+@pytest.mark.parametrize(
+    ("body", "at", "client", "rule", "flags"),
+    [
+        ("can we move thursday", TUESDAY_10, RILEY, "open", ()),
+        ("can we move thursday", TUESDAY_20, RILEY, "closed", ("after_hours",)),
+        ("need coaching", ny(30, 19, month=11), JORDAN, "agreement", ()),
+        ("STOP", TUESDAY_10, RILEY, "opt_out", ("opt_out",)),
+        ("stop", TUESDAY_20, RILEY, "opt_out", ("after_hours", "opt_out")),
+        ("Start", TUESDAY_10, RILEY, "opt_in", ()),
+        (" help ", TUESDAY_10, RILEY, "help", ()),
+        ("i want to kill myself", TUESDAY_10, RILEY, "crisis", ("crisis",)),
+        ("i want to kill myself", TUESDAY_20, RILEY, "crisis", ("crisis", "after_hours")),
+        ("i want to kill myself", TUESDAY_10, None, "crisis", ("crisis", "unknown_sender")),
+        ("hello who is this", TUESDAY_10, None, "unknown_sender", ("unknown_sender",)),
+        ("merry christmas", ny(24, 11), RILEY, "closed", ("after_hours",)),
+    ],
+)
+def test_rules_fire_in_the_contracts_order(
+    body: str, at: datetime, client: Client | None, rule: str, flags: tuple[str, ...]
+) -> None:
+    decision = decide(sms(body, at), facts(client))
+    assert decision.rule == rule
+    assert decision.flags == flags
+    assert decision.reason
+
+
+def test_stop_about_an_appointment_is_still_an_opt_out_and_the_therapist_is_told() -> None:
+    decision = decide(sms("Cancel", TUESDAY_10), facts())
+    assert decision.rule == "opt_out"
+    assert decision.reply is None
+    assert RecordOptOut("CANCEL") in decision.effects
+    assert NotifyOptOut("lee") in decision.effects
+    assert decision.forward is None
+
+
+def test_opt_in_is_recorded_without_a_reply() -> None:
+    decision = decide(sms("UNSTOP", TUESDAY_10), facts())
+    assert decision.effects == (RecordOptIn("UNSTOP"),)
+
+
+def test_help_goes_unanswered_to_an_opted_out_number() -> None:
+    decision = decide(sms("INFO", TUESDAY_10), facts(history=SenderHistory(opted_out=True)))
+    assert decision.reply is None
+
+
+def test_crisis_reply_ignores_contact_hours_and_opt_out() -> None:
+    period = closed_period(ny(4, 21))
+    history = SenderHistory(opted_out=True, auto_replied=frozenset({period}), recent_messages=50)
+    decision = decide(sms("i took all my pills", TUESDAY_20), facts(history=history))
+    assert decision.rule == "crisis"
+    assert decision.reply is not None
+    assert "988" in decision.reply
+    assert decision.alert_on_call
+    assert AlertOnCall(("lee",)) in decision.effects
+    assert Hold("lee", "sms", ny(4, 21)) in decision.effects
+    assert decision.auto_reply_period is None  # the period's auto-reply stays unused
+
+
+def test_crisis_from_an_unknown_sender_alerts_every_therapist_on_the_number() -> None:
+    decision = decide(sms("i want to die", TUESDAY_10), facts(None))
+    assert AlertOnCall(("lee", "okafor")) in decision.effects
+    assert decision.forward is None
+    assert decision.therapist_ids == ("lee", "okafor")
+
+
+def test_crisis_to_a_number_without_therapists_alerts_the_practice_on_call() -> None:
+    decision = decide(sms("i want to die", TUESDAY_10), facts(None, number_therapists=()))
+    assert AlertOnCall(()) in decision.effects
+
+
+def test_closed_reply_names_the_next_opening_and_holds_until_then() -> None:
+    decision = decide(sms("hi", TUESDAY_20), facts())
+    assert decision.reply is not None
+    assert "Dr. Ana Lee" in decision.reply
+    assert "Friday at 9:00 PM EST" in decision.reply
+    assert decision.deliver_at == ny(4, 21)
+    assert decision.next_opening == ny(4, 21)
+    assert not decision.open
+    assert decision.auto_reply_period == closed_period(ny(4, 21))
+
+
+def test_one_auto_reply_per_closed_period() -> None:
+    period = closed_period(ny(4, 21))
+    decision = decide(sms("hi", TUESDAY_20), facts(history=SenderHistory(auto_replied=frozenset({period}))))
+    assert decision.reply is None
+    assert decision.deliver_at == ny(4, 21)
+    assert "already auto-replied" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "history", "phone", "why"),
+    [
+        ("hi", SenderHistory(opted_out=True), True, "opted out"),
+        ("hi", SenderHistory(), False, "not a phone number"),
+        ("Auto-reply: I am away until Monday", SenderHistory(), True, "automated"),
+        ("hi", SenderHistory(recent_messages=FLOOD_LIMIT), True, "too many messages"),
+    ],
+)
+def test_loop_guards_suppress_auto_replies_but_keep_the_message(
+    body: str, history: SenderHistory, phone: bool, why: str
+) -> None:
+    decision = decide(sms(body, TUESDAY_20, phone=phone), facts(history=history))
+    assert decision.rule == "closed"
+    assert decision.reply is None
+    assert decision.deliver_at is not None
+    assert why in decision.reason
+
+
+def test_in_hours_forwards_with_the_therapists_mode() -> None:
+    decision = decide(sms("hi", TUESDAY_10), facts())
+    assert decision.effects == (Forward("lee", "sms"),)
+    assert decision.open
+    assert decision.next_opening is None
+
+
+def test_a_known_client_reaches_their_own_therapist_on_a_shared_number() -> None:
+    decision = decide(sms("hi", TUESDAY_10), facts(CASEY))
+    assert decision.therapist_ids == ("okafor",)
+    assert decision.rule == "no_opening"
+    assert decision.reply is not None
+    assert "not available by text" in decision.reply
+    assert decision.deliver_at is None
+
+
+def test_unknown_sender_gets_the_new_contact_reply_once_a_day() -> None:
+    first = decide(sms("hello", TUESDAY_10), facts(None))
+    assert first.reply == PRACTICE.new_contact_reply
+    period = first.auto_reply_period
+    assert period is not None
+    again = decide(sms("hello?", TUESDAY_10 + timedelta(hours=1)), facts(None, history=SenderHistory(auto_replied=frozenset({period}))))
+    assert again.reply is None
+
+
+def test_a_client_texting_a_number_without_therapists_is_an_unknown_sender() -> None:
+    decision = decide(sms("hi", TUESDAY_10), facts(RILEY, number_therapists=()))
+    assert decision.rule == "unknown_sender"
+
+
+def test_a_relay_with_a_known_handle_goes_to_the_client() -> None:
+    decision = decide(sms("#c1002 See you Tuesday at 3.", TUESDAY_10), facts(None, relay_therapists=("lee",)))
+    assert decision.rule == "relay"
+    assert RelayToClient("c1002", "lee", "See you Tuesday at 3.", None) in decision.effects
+
+
+def test_a_relay_outside_contact_hours_is_held() -> None:
+    decision = decide(sms("#c1002 See you Tuesday.", TUESDAY_20), facts(None, relay_therapists=("lee",)))
+    assert RelayToClient("c1002", "lee", "See you Tuesday.", ny(4, 21)) in decision.effects
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("see you tuesday", "no #handle"),
+        ("#c9999 hello", "unknown handle"),
+        ("#c2001 hello", "unknown handle"),  # another therapist's client
+    ],
+)
+def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> None:
+    decision = decide(sms(body, TUESDAY_10), facts(None, relay_therapists=("lee",)))
+    assert decision.rule == "relay"
+    assert why in decision.reason
+    assert not any(isinstance(effect, RelayToClient) for effect in decision.effects)
+    assert decision.reply is not None
+
+
+def test_a_relay_to_an_opted_out_client_is_refused() -> None:
+    decision = decide(
+        sms("#c1002 hi", TUESDAY_10), facts(None, relay_therapists=("lee",), opted_out_clients=frozenset({"c1002"}))
+    )
+    assert not any(isinstance(effect, RelayToClient) for effect in decision.effects)
+    assert "opted out" in decision.reason
