@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.db.engine import reader
 from gateway.directory import Directory, build_directory
 from gateway.practice_config import load_config, read_config_version
 from gateway.vault import Vault
@@ -18,7 +19,7 @@ log = structlog.get_logger(__name__)
 
 class ConfigCache:
     def __init__(self, engine: AsyncEngine, vault: Vault, interval: float) -> None:
-        self._engine = engine
+        self._engine = reader(engine)
         self._vault = vault
         self._interval = interval
         self._directory: Directory | None = None

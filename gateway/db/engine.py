@@ -18,14 +18,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+_READ_ONLY = "gateway_read_only"
 
 
 def _sqlite_begin(connection: Connection) -> None:
     # IMMEDIATE takes the write lock at the start: a transaction that reads the audit head and
     # then appends can never lose a race to another process's writer half-way through.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers begin deferred, so in WAL mode they never wait for a writer.
+    read_only = connection.get_execution_options().get(_READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
@@ -44,6 +49,12 @@ def create_engine(url: str, *, pool_size: int = 5) -> AsyncEngine:
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 10},
     )
+
+
+def reader(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine for transactions that only read (on SQLite they never take the write
+    lock, so they are never held up by a writer)."""
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

@@ -1,0 +1,99 @@
+"""The database goes away: crisis replies still go out, nothing is lost, nothing is doubled.
+
+On PostgreSQL the gateway talks to the server through a TCP proxy whose link the test cuts
+(connections reset and refused). On SQLite another process holds the write lock, so the
+gateway cannot commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from gateway.settings import Settings
+from gateway.vault import Vault
+from tests.integration.conftest import LEE_NUMBER, RILEY, import_practice, make_app, table_rows
+from tests.support.clock import FixedClock
+from tests.support.tcp_proxy import TcpProxy
+from tests.support.twilio_client import new_sid, send_sms
+
+CRISIS = "i want to kill myself tonight"
+ORDINARY = "can we move thursday to 3pm"
+
+
+@asynccontextmanager
+async def outage(settings: Settings) -> AsyncIterator[tuple[Settings, Any]]:
+    """Settings that reach the database through something the test can break, and a switch."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        holder = sqlite3.connect(url.database or "", isolation_level=None, check_same_thread=False)
+
+        class Lock:
+            async def cut(self) -> None:
+                holder.execute("BEGIN EXCLUSIVE")
+
+            async def restore(self) -> None:
+                holder.execute("COMMIT")
+
+        try:
+            yield settings, Lock()
+        finally:
+            holder.close()
+        return
+    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+        yield settings.model_copy(update={"database_url": proxied}), proxy
+
+
+async def wait_for_empty_spool(settings: Settings, seconds: float = 15) -> None:
+    for _ in range(int(seconds * 10)):
+        if not list(settings.spool_dir.glob("*.spool")):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the spool was not written to the database")
+
+
+async def test_an_outage_answers_crisis_and_ordinary_messages_and_stores_each_once(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    await import_practice(settings)
+    crisis_sid, ordinary_sid = new_sid(), new_sid()
+    async with outage(settings) as (reachable, switch):
+        client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
+        await switch.cut()
+        crisis = await send_sms(client, RILEY, LEE_NUMBER, CRISIS, crisis_sid)
+        ordinary = await send_sms(client, RILEY, LEE_NUMBER, ORDINARY, ordinary_sid)
+        assert crisis[0] == 200
+        assert "988" in crisis[1]
+        assert ordinary[0] == 200
+        # Twilio's retry during the outage gets the same answer.
+        assert await send_sms(client, RILEY, LEE_NUMBER, CRISIS, crisis_sid) == crisis
+        ready = await (await client.get("/readyz")).json()
+        assert ready["ready"] is True
+        spooled = list(reachable.spool_dir.glob("*.spool"))
+        assert len(spooled) == 2
+        assert all(CRISIS.encode() not in path.read_bytes() for path in spooled)
+        await client.close()
+        await switch.restore()
+        restarted = await aiohttp_client(make_app(reachable, clock))
+        await wait_for_empty_spool(reachable)
+        await restarted.close()
+
+    rows = await table_rows(settings, "messages")
+    by_sid = {row.sid: row for row in rows}
+    assert sorted(by_sid) == sorted([crisis_sid, ordinary_sid])
+    assert len(rows) == 2
+    vault = Vault.from_settings(settings)
+    assert (
+        vault.open("messages", "body", by_sid[crisis_sid].id, by_sid[crisis_sid].body_enc) == CRISIS
+    )
+    assert ",crisis," in by_sid[crisis_sid].flags
+    alerts = [row for row in await table_rows(settings, "outbox") if row.kind == "alert"]
+    assert len(alerts) == 1
+    audit = [row.action for row in await table_rows(settings, "audit_events")]
+    assert audit.count("message_received") == 2

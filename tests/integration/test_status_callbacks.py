@@ -1,0 +1,75 @@
+"""POST /twilio/status: signed, idempotent per (MessageSid, status), never backwards."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from sqlalchemy import insert
+
+from gateway.db.engine import create_engine
+from gateway.db.tables import OutboxRow
+from gateway.outbox import outbox_row
+from gateway.settings import Settings
+from gateway.status_job import advances
+from gateway.vault import Vault
+from tests.integration.conftest import LEE_NUMBER, TUESDAY_10AM_NY, table_rows
+from tests.support.twilio_client import post_signed
+
+Client = TestClient[web.Request, web.Application]
+SID = "SM" + "a" * 32
+
+
+async def _sent_row(settings: Settings) -> None:
+    row = outbox_row(
+        Vault.from_settings(settings),
+        kind="forward",
+        from_number=LEE_NUMBER,
+        to_number="+15551230001",
+        body="hello",
+        due_at=TUESDAY_10AM_NY,
+        now=TUESDAY_10AM_NY,
+    )
+    row.update(state="sent", sid=SID)
+    engine = create_engine(settings.database_url)
+    async with engine.begin() as connection:
+        await connection.execute(insert(OutboxRow), row)
+    await engine.dispose()
+
+
+async def status(client: Client, value: str, sid: str = SID) -> int:
+    params = {"MessageSid": sid, "MessageStatus": value, "AccountSid": "AC" + "0" * 32}
+    return (await post_signed(client, "/twilio/status", params)).status
+
+
+async def test_callbacks_are_recorded_once_and_never_move_a_final_status_back(
+    gateway: Client, imported: Settings
+) -> None:
+    await _sent_row(imported)
+    assert await status(gateway, "delivered") == 204
+    assert await status(gateway, "sent") == 204  # arrives late
+    assert await status(gateway, "delivered") == 204  # a retry
+    [row] = await table_rows(imported, "outbox")
+    assert row.delivery_status == "delivered"
+    events = await table_rows(imported, "status_events")
+    assert sorted(event.status for event in events) == ["delivered", "sent"]
+
+
+async def test_unsigned_or_incomplete_callbacks_are_refused(
+    gateway: Client, imported: Settings
+) -> None:
+    response = await gateway.post(
+        "/twilio/status", data={"MessageSid": SID, "MessageStatus": "sent"}
+    )
+    assert response.status == 403
+    params = {"MessageSid": SID}
+    assert (await post_signed(gateway, "/twilio/status", params)).status == 400
+    assert await table_rows(imported, "status_events") == []
+
+
+def test_status_order() -> None:
+    assert advances(None, "queued")
+    assert advances("queued", "sent")
+    assert not advances("sent", "queued")
+    assert advances("sent", "failed")
+    assert not advances("delivered", "sent")
+    assert not advances("failed", "delivered")
