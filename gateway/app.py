@@ -25,6 +25,7 @@ from gateway.spool import Spool
 from gateway.twilio.signature import SignatureChecker
 from gateway.vault import Vault
 from gateway.writer import GroupWriter
+from rules.crisis import detect_crisis
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
         vault = Vault.from_settings(settings)
         metrics = Metrics()
         config = ConfigCache(engine, vault, settings.config_refresh_seconds)
-        writer = GroupWriter(engine)
+        writer = GroupWriter(settings.database_url)
         spool = Spool(settings.spool_dir, vault.keys)
         inbound = InboundService(
             config=config,
@@ -87,6 +88,8 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             spool=spool,
             inbound=inbound,
         )
+        # Compile the crisis lexicon now, not on the first (possibly crisis) message.
+        detect_crisis("")
         writer.start()
         await config.start()
         drain = asyncio.create_task(_drain_spool(app[RUNTIME]), name="spool-drain")

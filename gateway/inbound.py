@@ -127,7 +127,7 @@ class InboundService:
         self._metrics.inbound.labels(rule=decision.rule).inc()
         if decision.crisis is not None:
             self._metrics.crisis.inc()
-        log.info(
+        log.debug(
             "inbound_decided",
             message_id=job.message["id"],
             rule=decision.rule,

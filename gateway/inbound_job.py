@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,55 +58,91 @@ class InboundJob:
     def sid(self) -> str:
         return str(self.message["sid"])
 
-    async def write(self, connection: AsyncConnection) -> tuple[InboundResult, list[AuditEvent]]:
-        inserted = await connection.execute(
-            insert_ignoring_conflicts(connection, MessageRow)
-            .values(self.message)
-            .returning(MessageRow.id)
-        )
-        if inserted.first() is None:
-            first = await connection.execute(
-                select(MessageRow.twiml).where(MessageRow.sid == self.sid)
-            )
-            return Duplicate(first.scalar_one_or_none() or self.twiml), []
-        twiml = self.twiml
-        decision = dict(self.decision)
-        if self.auto_reply is not None and not await self._claim_auto_reply(connection):
-            # Another process already auto-replied to this sender in this period.
-            twiml = self.twiml_without_reply
-            decision["reason"] += "; auto-reply already sent in this period"
-            decision["details"] = {**decision["details"], "reply": False}
-            await connection.execute(
-                update(MessageRow).where(MessageRow.id == self.message["id"]).values(twiml=twiml)
-            )
-        await connection.execute(insert(DecisionRow), decision)
-        if self.outbound_messages:
-            await connection.execute(insert(MessageRow), self.outbound_messages)
-        if self.outbox:
-            await connection.execute(insert(OutboxRow), self.outbox)
-        if self.opt_change is not None:
-            await self._record_opt_change(connection)
-        return Stored(twiml), self.events
+    @property
+    def message_id(self) -> str:
+        return str(self.message["id"])
 
-    async def _claim_auto_reply(self, connection: AsyncConnection) -> bool:
-        result = await connection.execute(
-            insert_ignoring_conflicts(connection, AutoReplyRow)
-            .values(self.auto_reply)
-            .returning(AutoReplyRow.phone_index)
+    @classmethod
+    async def write_many(
+        cls, connection: AsyncConnection, jobs: Sequence[InboundJob]
+    ) -> list[tuple[InboundResult, list[AuditEvent]]]:
+        """One statement per table for the whole batch. A MessageSid stored before (a retry,
+        or another replica) is answered with its first answer and writes nothing; a race with
+        another replica on the same MessageSid fails the insert, and the group writer then
+        retries the jobs one by one, which finds the stored copy."""
+        first = await connection.execute(
+            select(MessageRow.sid, MessageRow.twiml).where(
+                MessageRow.sid.in_([job.sid for job in jobs])
+            )
         )
-        return result.first() is not None
+        stored: dict[str, str | None] = {
+            sid: twiml for sid, twiml in first.all() if sid is not None
+        }
+        fresh: list[InboundJob] = []
+        for job in jobs:
+            if job.sid not in stored:
+                stored[job.sid] = None
+                fresh.append(job)
+        fresh_ids = {id(job) for job in fresh}
+        losers = await cls._claim_auto_replies(connection, fresh)
+        results: list[tuple[InboundResult, list[AuditEvent]]] = []
+        messages, decisions = [], []
+        for job in jobs:
+            if id(job) not in fresh_ids:
+                results.append((Duplicate(stored[job.sid] or job.twiml), []))
+                continue
+            message, decision = job.message, job.decision
+            if job.message_id in losers:
+                # Another process already auto-replied to this sender in this period.
+                message = {**message, "twiml": job.twiml_without_reply}
+                details = {**decision["details"], "reply": False}
+                reason = decision["reason"] + "; auto-reply already sent in this period"
+                decision = {**decision, "reason": reason, "details": details}
+            stored[job.sid] = message["twiml"]
+            results.append((Stored(message["twiml"]), job.events))
+            messages.append(message)
+            messages.extend(job.outbound_messages)
+            decisions.append(decision)
+        if not fresh:
+            return results
+        await connection.execute(insert(MessageRow), messages)
+        await connection.execute(insert(DecisionRow), decisions)
+        outbox = [row for job in fresh for row in job.outbox]
+        if outbox:
+            await connection.execute(insert(OutboxRow), outbox)
+        opt_changes = [job.opt_change for job in fresh if job.opt_change is not None]
+        for change in opt_changes:
+            await _record_opt_change(connection, change)
+        if opt_changes:
+            # Every process keeps opt-out state in memory with the configuration.
+            await bump_config_version(connection)
+        return results
 
-    async def _record_opt_change(self, connection: AsyncConnection) -> None:
-        table: Table = OptOutRow.__table__  # type: ignore[assignment]
-        dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(table).values(self.opt_change or {})
-        statement = statement.on_conflict_do_update(
-            index_elements=[table.c.phone_index],
-            set_={
-                key: statement.excluded[key]
-                for key in ("opted_out", "keyword", "message_id", "changed_at")
-            },
+    @staticmethod
+    async def _claim_auto_replies(
+        connection: AsyncConnection, jobs: Sequence[InboundJob]
+    ) -> set[str]:
+        """Message ids whose auto-reply lost to one sent earlier for the same period."""
+        claims = [job.auto_reply for job in jobs if job.auto_reply is not None]
+        if not claims:
+            return set()
+        await connection.execute(insert_ignoring_conflicts(connection, AutoReplyRow), claims)
+        mine = [claim["message_id"] for claim in claims]
+        won = await connection.execute(
+            select(AutoReplyRow.message_id).where(AutoReplyRow.message_id.in_(mine))
         )
-        await connection.execute(statement)
-        # Every process keeps opt-out state in memory with the configuration.
-        await bump_config_version(connection)
+        return set(mine) - set(won.scalars())
+
+
+async def _record_opt_change(connection: AsyncConnection, change: dict[str, Any]) -> None:
+    table: Table = OptOutRow.__table__  # type: ignore[assignment]
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(change)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.phone_index],
+        set_={
+            key: statement.excluded[key]
+            for key in ("opted_out", "keyword", "message_id", "changed_at")
+        },
+    )
+    await connection.execute(statement)

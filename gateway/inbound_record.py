@@ -124,15 +124,18 @@ class InboundRecorder:
         )
         for effect in decision.effects:
             self._apply(job, effect)
-        subject = f"message:{message_id}"
-        received = {
+        # One entry records both the arrival and the decision taken on it: the chain grows
+        # with every message, so it carries no more entries than it must.
+        received: dict[str, JSONValue] = {
             "direction": "inbound",
             "client": self._client_id,
+            "therapist": message["therapist_id"],
             "flags": list(decision.flags),
+            "rule": decision.rule,
+            "reason": decision.reason,
         }
+        subject = f"message:{message_id}"
         job.events.append(AuditEvent(now, "twilio", "message_received", subject, received))
-        decided = {"rule": decision.rule, "reason": decision.reason}
-        job.events.append(AuditEvent(now, "gateway", "decision_taken", subject, decided))
         return job
 
     def _apply(self, job: InboundJob, effect: Effect) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -41,6 +42,13 @@ class StatusJob:
     status: str
     error_code: int | None
     at: datetime
+
+    @classmethod
+    async def write_many(
+        cls, connection: AsyncConnection, jobs: Sequence[StatusJob]
+    ) -> list[tuple[bool, list[AuditEvent]]]:
+        # Callbacks are few next to inbound messages: one by one is fast enough.
+        return [await job.write(connection) for job in jobs]
 
     async def write(self, connection: AsyncConnection) -> tuple[bool, list[AuditEvent]]:
         inserted = await connection.execute(

@@ -1,19 +1,25 @@
-"""Group commit: one writer task commits many requests' rows in one transaction.
+"""Group commit: one writer commits many requests' rows in one transaction.
 
 Each request submits a job and awaits its own batch's commit before answering, so every
 answered message is durable, while the database sees one transaction (and, on SQLite, one
 fsync) per batch instead of one per request. The audit chain is extended inside the same
 transaction, once per batch.
 
-A batch that fails is retried job by job, each in its own transaction, so one bad job cannot
-take its neighbours down; a database that is down fails them all, and their callers fall back
-to the spool.
+The writer runs its own event loop in its own thread, with its own engine. On the web
+server's loop every database round trip of a batch would wait behind all the HTTP work ready
+at that moment; measured under load that made a batch of five take 36 ms. On a loop of its
+own, each statement resumes as soon as the database answers.
+
+A batch that fails because of one job's rows is retried job by job, each in its own
+transaction, so one bad job cannot take its neighbours down; a database that is down fails
+them all, and their callers fall back to the spool.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
@@ -23,6 +29,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.store import AuditEvent, append_events
+from gateway.db.engine import create_engine
 
 log = structlog.get_logger(__name__)
 
@@ -30,16 +37,22 @@ MAX_BATCH: Final = 256
 # Errors that one job's rows can cause; only these are worth isolating by retrying singly.
 _ONE_JOB_ERRORS: Final = (IntegrityError, DataError, ValueError, TypeError)
 
+Written = tuple[Any, Sequence[AuditEvent]]
+
 
 class WriteJob(Protocol):
-    async def write(self, connection: AsyncConnection) -> tuple[Any, Sequence[AuditEvent]]:
-        """Write this job's rows; return its result and the audit events it records."""
+    """A unit of work; jobs of one kind are written together, a statement per table."""
+
+    @classmethod
+    async def write_many(cls, connection: AsyncConnection, jobs: Sequence[Any]) -> list[Written]:
+        """Write these jobs' rows; for each, its result and the audit events it records."""
+        ...
 
 
 @dataclass(slots=True)
 class _Pending:
     job: WriteJob
-    done: asyncio.Future[Any]
+    done: concurrent.futures.Future[Any]
 
 
 class WriterClosedError(RuntimeError):
@@ -47,35 +60,60 @@ class WriterClosedError(RuntimeError):
 
 
 class GroupWriter:
-    def __init__(self, engine: AsyncEngine, *, max_batch: int = MAX_BATCH) -> None:
-        self._engine = engine
+    def __init__(self, database_url: str, *, max_batch: int = MAX_BATCH) -> None:
+        self._database_url = database_url
         self._max_batch = max_batch
-        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[_Pending | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
         self._closed = False
         self.committed_batches = 0
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-writer")
+        self._thread = threading.Thread(target=self._thread_main, name="group-writer", daemon=True)
+        self._thread.start()
+        self._started.wait()
 
     async def stop(self) -> None:
         """Finish what was submitted, then stop."""
         self._closed = True
-        if self._task is None:
+        if self._thread is None or self._loop is None or self._queue is None:
             return
-        await self._queue.put(None)
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+        await asyncio.to_thread(self._thread.join)
 
     async def submit(self, job: WriteJob) -> Any:
-        """Write the job in the next batch and return its result once committed."""
-        if self._closed:
-            raise WriterClosedError
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(job, done))
-        return await asyncio.shield(done)
+        """Write the job in the next batch and return its result once committed.
 
-    async def _run(self) -> None:
+        A caller that stops waiting (a timeout) does not withdraw the job: it is still
+        written, and MessageSid idempotency absorbs any later copy of it.
+        """
+        if self._closed or self._loop is None or self._queue is None:
+            raise WriterClosedError
+        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._loop.call_soon_threadsafe(self._queue.put_nowait, _Pending(job, done))
+        return await asyncio.shield(asyncio.wrap_future(done))
+
+    def _thread_main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._main())
+        finally:
+            loop.close()
+
+    async def _main(self) -> None:
+        self._queue = asyncio.Queue()
+        self._started.set()
+        engine = create_engine(self._database_url)
+        try:
+            await self._run(engine)
+        finally:
+            await engine.dispose()
+
+    async def _run(self, engine: AsyncEngine) -> None:
+        assert self._queue is not None  # noqa: S101 - set by _main before _run
         while True:
             first = await self._queue.get()
             if first is None:
@@ -88,13 +126,13 @@ class GroupWriter:
                     stop = True
                     break
                 batch.append(item)
-            await self._commit(batch)
+            await self._commit(engine, batch)
             if stop:
                 return
 
-    async def _commit(self, batch: list[_Pending]) -> None:
+    async def _commit(self, engine: AsyncEngine, batch: list[_Pending]) -> None:
         try:
-            results = await self._write(batch)
+            results = await self._write(engine, batch)
         except Exception as exc:  # noqa: BLE001 - every job's caller hears of it
             if len(batch) == 1 or not isinstance(exc, _ONE_JOB_ERRORS):
                 # The database itself failed: retrying job by job would only multiply the wait.
@@ -106,7 +144,7 @@ class GroupWriter:
             )
             for pending in batch:
                 try:
-                    (result,) = await self._write([pending])
+                    (result,) = await self._write(engine, [pending])
                 except Exception as single:  # noqa: BLE001 - reported to the job's caller
                     self._fail(pending, single)
                 else:
@@ -115,17 +153,21 @@ class GroupWriter:
         for pending, result in zip(batch, results, strict=True):
             self._resolve(pending, result)
 
-    async def _write(self, batch: list[_Pending]) -> list[Any]:
-        results = []
-        events: list[AuditEvent] = []
-        async with self._engine.begin() as connection:
-            for pending in batch:
-                result, job_events = await pending.job.write(connection)
-                results.append(result)
-                events.extend(job_events)
+    async def _write(self, engine: AsyncEngine, batch: list[_Pending]) -> list[Any]:
+        by_kind: dict[type, list[int]] = {}
+        for position, pending in enumerate(batch):
+            by_kind.setdefault(type(pending.job), []).append(position)
+        written: list[Written | None] = [None] * len(batch)
+        async with engine.begin() as connection:
+            for kind, positions in by_kind.items():
+                jobs = [batch[position].job for position in positions]
+                outcomes = await kind.write_many(connection, jobs)
+                for position, outcome in zip(positions, outcomes, strict=True):
+                    written[position] = outcome
+            events = [event for outcome in written if outcome is not None for event in outcome[1]]
             await append_events(connection, events)
         self.committed_batches += 1
-        return results
+        return [outcome[0] if outcome is not None else None for outcome in written]
 
     @staticmethod
     def _resolve(pending: _Pending, result: Any) -> None:
