@@ -20,7 +20,6 @@ import json
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,9 +38,19 @@ BIN = Path(sys.executable).parent
 TOKEN = "0123456789abcdef0123456789abcdef"
 PRACTICE_NUMBER = "+15550001000"
 CLIENTS_PER_THERAPIST = 400
-POSTGRES_URL = os.environ.get("GATEWAY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
-CRISIS = ["i want to kill myself tonight", "took 30 tylenol cant breathe", "i dont want to be alive anymore"]
-ORDINARY = ["can we move thursday to 3pm", "running 10 min late sorry", "is my copay the same this year"]
+POSTGRES_URL = os.environ.get(
+    "GATEWAY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+CRISIS = [
+    "i want to kill myself tonight",
+    "took 30 tylenol cant breathe",
+    "i dont want to be alive anymore",
+]
+ORDINARY = [
+    "can we move thursday to 3pm",
+    "running 10 min late sorry",
+    "is my copay the same this year",
+]
 
 
 def free_port() -> int:
@@ -71,10 +80,19 @@ def practice_file(folder: Path) -> Path:
             f'number = "{PRACTICE_NUMBER}"',
             f'forward_to = "+1555123{index:04d}"',
             'forward = "notify"',
-            'public_holidays = false',
+            "public_holidays = false",
         ]
-        lines += [f'hours.{d} = ["00:00-24:00"]' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")] if hours is None else [f'hours.{day} = ["{hours}"]']
-    for index, therapist in enumerate(["open"] * CLIENTS_PER_THERAPIST + ["later"] * CLIENTS_PER_THERAPIST):
+        lines += (
+            [
+                f'hours.{d} = ["00:00-24:00"]'
+                for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+            ]
+            if hours is None
+            else [f'hours.{day} = ["{hours}"]']
+        )
+    for index, therapist in enumerate(
+        ["open"] * CLIENTS_PER_THERAPIST + ["later"] * CLIENTS_PER_THERAPIST
+    ):
         lines += [
             "[[clients]]",
             f'id = "c{index}"',
@@ -95,12 +113,18 @@ def messages(count: int, url: str, seed: int) -> list[tuple[dict[str, str], str]
     for n in range(count):
         kind = rng.random()
         if kind < 0.5:
-            sender, body = f"+1555700{rng.randrange(CLIENTS_PER_THERAPIST):04d}", rng.choice(ORDINARY)
+            sender, body = (
+                f"+1555700{rng.randrange(CLIENTS_PER_THERAPIST):04d}",
+                rng.choice(ORDINARY),
+            )
         elif kind < 0.8:
             sender = f"+1555700{CLIENTS_PER_THERAPIST + rng.randrange(CLIENTS_PER_THERAPIST):04d}"
             body = rng.choice(ORDINARY)
         elif kind < 0.9:
-            sender, body = f"+1555700{rng.randrange(2 * CLIENTS_PER_THERAPIST):04d}", rng.choice(CRISIS)
+            sender, body = (
+                f"+1555700{rng.randrange(2 * CLIENTS_PER_THERAPIST):04d}",
+                rng.choice(CRISIS),
+            )
         else:
             sender, body = f"+1555800{rng.randrange(10_000):04d}", rng.choice(ORDINARY)
         params = {
@@ -136,7 +160,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def load(
-    target: str, base: str, batch: list[tuple[dict[str, str], str]], concurrency: int, rate: float | None = None
+    target: str,
+    base: str,
+    batch: list[tuple[dict[str, str], str]],
+    concurrency: int,
+    rate: float | None = None,
 ) -> Result:
     """Post every message once; with `rate`, at that many per second (open loop)."""
     latencies: list[float] = []
@@ -186,8 +214,8 @@ async def load(
     )
 
 
-async def wait_ready(base: str, timeout: float = 30) -> None:
-    end = time.monotonic() + timeout
+async def wait_ready(base: str, seconds: float = 30) -> None:
+    end = time.monotonic() + seconds
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < end:
             try:
@@ -209,14 +237,29 @@ def start_gateway(folder: Path, database_url: str, port: int) -> subprocess.Pope
         "GATEWAY_SPOOL_DIR": str(folder / "spool"),
         "GATEWAY_LOG_FORMAT": "json",
     }
-    keys = subprocess.run([BIN / "gateway", "keys", "new"], capture_output=True, text=True, check=True).stdout.strip()
-    index = subprocess.run([BIN / "gateway", "keys", "new"], capture_output=True, text=True, check=True).stdout.strip()
-    env.update({"GATEWAY_ENCRYPTION_KEYS": keys, "GATEWAY_INDEX_KEY": index, "GATEWAY_SESSION_SECRET": "bench" * 8})
+    keys = subprocess.run(
+        [BIN / "gateway", "keys", "new"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    index = subprocess.run(
+        [BIN / "gateway", "keys", "new"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    env.update(
+        {
+            "GATEWAY_ENCRYPTION_KEYS": keys,
+            "GATEWAY_INDEX_KEY": index,
+            "GATEWAY_SESSION_SECRET": "bench" * 8,
+        }
+    )
     for command in (["migrate"], ["import", str(practice_file(folder))]):
-        subprocess.run([BIN / "gateway", *command], env=env, cwd=folder, check=True, capture_output=True)
+        subprocess.run(
+            [BIN / "gateway", *command], env=env, cwd=folder, check=True, capture_output=True
+        )
     return subprocess.Popen(
-        [BIN / "gateway", "serve", "--port", str(port)], env=env, cwd=folder,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [BIN / "gateway", "serve", "--port", str(port)],
+        env=env,
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -230,20 +273,26 @@ async def measure(name: str, base: str, count: int, concurrency: int, seed: int)
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    results: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency, "runs": []}
+    results: dict[str, Any] = {
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "runs": [],
+    }
     with tempfile.TemporaryDirectory() as temp:
         folder = Path(temp)
         bare_port = free_port()
         bare = start_bare(bare_port)
         try:
             await wait_ready(f"http://127.0.0.1:{bare_port}")
-            bare_result = await measure("bare", f"http://127.0.0.1:{bare_port}", args.requests, args.concurrency, 1)
+            bare_result = await measure(
+                "bare", f"http://127.0.0.1:{bare_port}", args.requests, args.concurrency, 1
+            )
         finally:
             bare.terminate()
             bare.wait(10)
         results["runs"].append(asdict(bare_result))
         print_row(bare_result)
-        for db in (["sqlite", "postgres"] if args.db == "both" else [args.db]):
+        for db in ["sqlite", "postgres"] if args.db == "both" else [args.db]:
             url = f"sqlite+aiosqlite:///{folder / 'bench.db'}" if db == "sqlite" else await pg_url()
             port = free_port()
             server = start_gateway(folder, url, port)
@@ -255,7 +304,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 half_rate = max(1.0, peak.rps / 2)
                 count = min(args.requests, int(half_rate * 10))
                 paced = await load(
-                    f"gateway-{db}@{half_rate:.0f}/s", base, messages(count, base, 3), args.concurrency, rate=half_rate
+                    f"gateway-{db}@{half_rate:.0f}/s",
+                    base,
+                    messages(count, base, 3),
+                    args.concurrency,
+                    rate=half_rate,
                 )
                 print_row(paced)
             finally:
@@ -286,13 +339,16 @@ async def pg_url() -> str:
 def print_row(result: Result) -> None:
     print(
         f"{result.target:<24} {result.requests:>6} req  {result.rps:>8.1f} req/s  "
-        f"p50 {result.p50_ms:>7.2f} ms  p95 {result.p95_ms:>7.2f} ms  p99 {result.p99_ms:>7.2f} ms  "
+        f"p50 {result.p50_ms:>7.2f} ms  p95 {result.p95_ms:>7.2f} ms  "
+        f"p99 {result.p99_ms:>7.2f} ms  "
         f"errors {result.errors}"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="sqlite")
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)

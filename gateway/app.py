@@ -14,6 +14,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.clock import Clock, SystemClock
 from gateway.config_cache import ConfigCache
 from gateway.db.engine import create_engine
+from gateway.delivery.sending import build_sender
+from gateway.delivery.worker import DeliveryWorker
 from gateway.http import health, twilio_webhooks
 from gateway.http.api import setup_api
 from gateway.http.keys import RUNTIME
@@ -22,6 +24,7 @@ from gateway.metrics import Metrics
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.spool import Spool
+from gateway.twilio.sender import SmsSender
 from gateway.twilio.signature import SignatureChecker
 from gateway.vault import Vault
 from gateway.writer import GroupWriter
@@ -40,14 +43,16 @@ class Deps:
     clock: Clock = field(default_factory=SystemClock)
     run_worker: bool = True
     commit_timeout: float = 5.0
+    sender: SmsSender | None = None
 
 
-async def _drain_spool(runtime: Runtime) -> None:
+async def _drain_spool(runtime: Runtime, delivery: DeliveryWorker) -> None:
     """Write spooled messages whenever the database takes them again."""
     while True:
         if runtime.spool.pending():
             try:
-                await runtime.inbound.replay_spool()
+                if await runtime.inbound.replay_spool():
+                    delivery.wake()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("spool_replay_waiting", error_type=type(exc).__name__)
         await asyncio.sleep(SPOOL_RETRY_SECONDS)
@@ -67,6 +72,17 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
         config = ConfigCache(engine, vault, settings.config_refresh_seconds)
         writer = GroupWriter(settings.database_url)
         spool = Spool(settings.spool_dir, vault.keys)
+        sender = deps.sender or build_sender(settings, echo=settings.env == "development")
+        # Built even with --no-worker: the inbound fail-safe sends crisis alerts through it.
+        delivery = DeliveryWorker(
+            engine=engine,
+            vault=vault,
+            sender=sender,
+            clock=deps.clock,
+            settings=settings,
+            metrics=metrics,
+            config=config,
+        )
         inbound = InboundService(
             config=config,
             vault=vault,
@@ -75,6 +91,8 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             clock=deps.clock,
             metrics=metrics,
             commit_timeout=deps.commit_timeout,
+            alert_directly=delivery.alert_directly,
+            on_stored=delivery.wake,
         )
         app[RUNTIME] = Runtime(
             settings=settings,
@@ -92,15 +110,19 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
         detect_crisis("")
         writer.start()
         await config.start()
-        drain = asyncio.create_task(_drain_spool(app[RUNTIME]), name="spool-drain")
+        if deps.run_worker:
+            delivery.start()
+        drain = asyncio.create_task(_drain_spool(app[RUNTIME], delivery), name="spool-drain")
         try:
             yield
         finally:
             drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await drain
+            await delivery.stop()
             await config.stop()
             await writer.stop()
+            await sender.close()
             await engine.dispose()
 
     app.cleanup_ctx.append(lifetime)

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from gateway.admin_cli import COMMANDS as ADMIN_COMMANDS
+from gateway.classify import run_classify
 from gateway.command_settings import command_settings
 from gateway.crypto import new_key
 from gateway.import_command import run_import
@@ -17,6 +18,7 @@ from gateway.migrate import upgrade_to_head
 from gateway.practice_file import PracticeFileError, parse_practice_file
 from gateway.serve import serve
 from gateway.settings import Settings, SettingsError
+from gateway.worker_command import run_worker
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -66,9 +68,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_classify(args: argparse.Namespace) -> int:
-    from gateway.classify import run_classify  # noqa: PLC0415 - TEMP until classify lands
+def cmd_worker(_: argparse.Namespace) -> int:
+    settings = command_settings()
+    _configure_logging(settings)
+    run_worker(settings)
+    return EXIT_OK
 
+
+def cmd_classify(args: argparse.Namespace) -> int:
     return run_classify(sys.stdin, sys.stdout, args.country.upper())
 
 
@@ -90,6 +97,7 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
         "migrate": cmd_migrate,
         "import": cmd_import,
         "serve": cmd_serve,
+        "worker": cmd_worker,
         "classify": cmd_classify,
         "keys new": cmd_keys_new,
         **(commands or {}),

@@ -57,6 +57,7 @@ class InboundService:
         clock: Clock,
         metrics: Metrics,
         alert_directly: DirectAlerter | None = None,
+        on_stored: Callable[[], None] | None = None,
         commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         self._config = config
@@ -66,6 +67,7 @@ class InboundService:
         self._clock = clock
         self._metrics = metrics
         self._alert_directly = alert_directly
+        self._on_stored = on_stored
         self._commit_timeout = commit_timeout
         self._answers = AnswerCache()
         self._memory = SenderMemory()
@@ -153,6 +155,9 @@ class InboundService:
             return job.twiml
         if isinstance(result, Duplicate):
             log.info("inbound_duplicate", message_sid=job.sid)
+        elif job.outbox and self._on_stored is not None:
+            # The worker sends now rather than at its next poll: crisis alerts go at once.
+            self._on_stored()
         return result.twiml
 
     def _remember(self, sender_index: str, decision: Decision) -> None:

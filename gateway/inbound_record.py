@@ -129,7 +129,7 @@ class InboundRecorder:
         received: dict[str, JSONValue] = {
             "direction": "inbound",
             "client": self._client_id,
-            "therapist": message["therapist_id"],
+            "therapist": decision.therapist_ids[0] if decision.therapist_ids else None,
             "flags": list(decision.flags),
             "rule": decision.rule,
             "reason": decision.reason,
@@ -245,12 +245,10 @@ class InboundRecorder:
         practice = directory.config.practice
         if not targets and practice is not None and practice.on_call:
             targets.append((None, practice.on_call, self._form.to_number, practice.timezone))
-        for therapist_id, on_call, from_number, timezone in targets:
+        for target_id, on_call, from_number, timezone in targets:
             text = crisis_alert_text(who, self._now, timezone, self._message_id)
             job.outbox.append(
-                self._row(
-                    "alert", from_number, on_call, text, therapist_id, details={"escalation": 0}
-                )
+                self._row("alert", from_number, on_call, text, target_id, details={"escalation": 0})
             )
 
     def _relay(self, job: InboundJob, effect: RelayToClient) -> None:

@@ -20,7 +20,7 @@ log = structlog.get_logger(__name__)
 
 BATCH_SIZE: Final = 500
 # Outbox rows still to be sent keep their text whatever their age: the worker needs it.
-FINISHED_OUTBOX_STATES: Final = ("sent", "failed")
+FINISHED_OUTBOX_STATES: Final = ("sent", "failed", "cancelled")
 
 
 async def purge_expired_bodies(

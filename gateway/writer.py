@@ -22,7 +22,7 @@ import concurrent.futures
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, Self
 
 import structlog
 from sqlalchemy.exc import DataError, IntegrityError
@@ -44,7 +44,9 @@ class WriteJob(Protocol):
     """A unit of work; jobs of one kind are written together, a statement per table."""
 
     @classmethod
-    async def write_many(cls, connection: AsyncConnection, jobs: Sequence[Any]) -> list[Written]:
+    async def write_many(
+        cls, connection: AsyncConnection, jobs: Sequence[Self]
+    ) -> Sequence[Written]:
         """Write these jobs' rows; for each, its result and the audit events it records."""
         ...
 
@@ -154,7 +156,7 @@ class GroupWriter:
             self._resolve(pending, result)
 
     async def _write(self, engine: AsyncEngine, batch: list[_Pending]) -> list[Any]:
-        by_kind: dict[type, list[int]] = {}
+        by_kind: dict[type[WriteJob], list[int]] = {}
         for position, pending in enumerate(batch):
             by_kind.setdefault(type(pending.job), []).append(position)
         written: list[Written | None] = [None] * len(batch)

@@ -196,7 +196,7 @@ def _crisis(
     if reach is not None:
         effects.append(AlertOnCall((reach.therapist.id,)))
         effects.extend(_delivery(reach))
-        inbox = (reach.therapist.id,)
+        inbox: tuple[str, ...] = (reach.therapist.id,)
         routing = "the client's therapist's on-call clinician alerted"
     else:
         flags.append("unknown_sender")

@@ -217,3 +217,25 @@ class ApiTokenRow(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class SendSlotRow(Base):
+    """The next instant each sending number may send again, shared by every delivery worker
+    in every process, so that together they never exceed the configured send rate."""
+
+    __tablename__ = "send_slots"
+    from_number: Mapped[str] = mapped_column(PHONE, primary_key=True)
+    next_at: Mapped[datetime]
+
+
+class ScheduledJobRow(Base):
+    """When a periodic job last ran, so that one worker among many runs it per period."""
+
+    __tablename__ = "scheduled_jobs"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_run_at: Mapped[datetime]
+
+
+# Escalation looks for recent crisis alerts on every pass; without this it would scan the
+# whole outbox, which only grows.
+Index("ix_outbox_kind_created_at", OutboxRow.kind, OutboxRow.created_at)

@@ -7,24 +7,40 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from rules.decisions import AlertOnCall, Forward, Hold, NotifyOptOut, RecordOptIn, RecordOptOut, RelayToClient
+from rules.decisions import (
+    AlertOnCall,
+    Forward,
+    Hold,
+    NotifyOptOut,
+    RecordOptIn,
+    RecordOptOut,
+    RelayToClient,
+)
 from rules.engine import FLOOD_LIMIT, Facts, closed_period, decide
 from rules.model import Client, InboundSms, Practice, SenderHistory, Therapist
 from rules.schedule import DateRange, Schedule, parse_weekly_hours
 
 NY = ZoneInfo("America/New_York")
-PRACTICE = Practice("Lakeside Counseling", "US", "America/New_York", "Thanks for writing. Call (555) 010-2000.")
+PRACTICE = Practice(
+    "Lakeside Counseling", "US", "America/New_York", "Thanks for writing. Call (555) 010-2000."
+)
 LEE = Therapist(
     "lee",
     "Dr. Ana Lee",
     "sms",
     Schedule(
         "America/New_York",
-        parse_weekly_hours({"mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "fri": ["21:00-02:00"]}),
-        time_off=(DateRange(datetime(2026, 12, 24).date(), datetime(2026, 12, 26).date(), "Holidays"),),
+        parse_weekly_hours(
+            {"mon": ["09:00-17:00"], "tue": ["09:00-17:00"], "fri": ["21:00-02:00"]}
+        ),
+        time_off=(
+            DateRange(datetime(2026, 12, 24).date(), datetime(2026, 12, 26).date(), "Holidays"),
+        ),
     ),
 )
-OKAFOR = Therapist("okafor", "Sam Okafor", "notify", Schedule("America/Chicago", parse_weekly_hours({})))
+OKAFOR = Therapist(
+    "okafor", "Sam Okafor", "notify", Schedule("America/Chicago", parse_weekly_hours({}))
+)
 RILEY = Client("c1002", "lee")
 JORDAN = Client("c1001", "lee", parse_weekly_hours({"mon": ["08:00-21:00"]}))
 CASEY = Client("c2001", "okafor")
@@ -139,7 +155,9 @@ def test_closed_reply_names_the_next_opening_and_holds_until_then() -> None:
 
 def test_one_auto_reply_per_closed_period() -> None:
     period = closed_period(ny(4, 21))
-    decision = decide(sms("hi", TUESDAY_20), facts(history=SenderHistory(auto_replied=frozenset({period}))))
+    decision = decide(
+        sms("hi", TUESDAY_20), facts(history=SenderHistory(auto_replied=frozenset({period})))
+    )
     assert decision.reply is None
     assert decision.deliver_at == ny(4, 21)
     assert "already auto-replied" in decision.reason
@@ -185,7 +203,10 @@ def test_unknown_sender_gets_the_new_contact_reply_once_a_day() -> None:
     assert first.reply == PRACTICE.new_contact_reply
     period = first.auto_reply_period
     assert period is not None
-    again = decide(sms("hello?", TUESDAY_10 + timedelta(hours=1)), facts(None, history=SenderHistory(auto_replied=frozenset({period}))))
+    again = decide(
+        sms("hello?", TUESDAY_10 + timedelta(hours=1)),
+        facts(None, history=SenderHistory(auto_replied=frozenset({period}))),
+    )
     assert again.reply is None
 
 
@@ -195,13 +216,17 @@ def test_a_client_texting_a_number_without_therapists_is_an_unknown_sender() -> 
 
 
 def test_a_relay_with_a_known_handle_goes_to_the_client() -> None:
-    decision = decide(sms("#c1002 See you Tuesday at 3.", TUESDAY_10), facts(None, relay_therapists=("lee",)))
+    decision = decide(
+        sms("#c1002 See you Tuesday at 3.", TUESDAY_10), facts(None, relay_therapists=("lee",))
+    )
     assert decision.rule == "relay"
     assert RelayToClient("c1002", "lee", "See you Tuesday at 3.", None) in decision.effects
 
 
 def test_a_relay_outside_contact_hours_is_held() -> None:
-    decision = decide(sms("#c1002 See you Tuesday.", TUESDAY_20), facts(None, relay_therapists=("lee",)))
+    decision = decide(
+        sms("#c1002 See you Tuesday.", TUESDAY_20), facts(None, relay_therapists=("lee",))
+    )
     assert RelayToClient("c1002", "lee", "See you Tuesday.", ny(4, 21)) in decision.effects
 
 
@@ -223,7 +248,8 @@ def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> No
 
 def test_a_relay_to_an_opted_out_client_is_refused() -> None:
     decision = decide(
-        sms("#c1002 hi", TUESDAY_10), facts(None, relay_therapists=("lee",), opted_out_clients=frozenset({"c1002"}))
+        sms("#c1002 hi", TUESDAY_10),
+        facts(None, relay_therapists=("lee",), opted_out_clients=frozenset({"c1002"})),
     )
     assert not any(isinstance(effect, RelayToClient) for effect in decision.effects)
     assert "opted out" in decision.reason

@@ -1,0 +1,72 @@
+"""The caller's clients, without phone numbers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, select
+
+from gateway.api_services.caller import Caller
+from gateway.api_services.context import ApiContext
+from gateway.api_services.paging import id_cursor, read_id_cursor
+from gateway.db.tables import ClientRow
+
+
+@dataclass(frozen=True, slots=True)
+class AgreementView:
+    hours: dict[str, list[str]]
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientView:
+    id: str
+    name: str
+    therapist: str
+    agreement: AgreementView | None
+
+
+@dataclass(frozen=True, slots=True)
+class ClientPage:
+    items: tuple[ClientView, ...]
+    next: str | None
+
+
+async def list_clients(
+    context: ApiContext, caller: Caller, *, limit: int, cursor: str | None
+) -> ClientPage:
+    """Clients in id order (they have no time of their own to sort by)."""
+    conditions: list[ColumnElement[bool]] = []
+    if not caller.is_admin:
+        conditions.append(ClientRow.therapist_id == caller.own_therapist())
+    if cursor is not None:
+        conditions.append(ClientRow.id > read_id_cursor(cursor))
+    async with context.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(
+                    ClientRow.id,
+                    ClientRow.name_enc,
+                    ClientRow.therapist_id,
+                    ClientRow.agreement_hours,
+                    ClientRow.agreement_note,
+                )
+                .where(*conditions)
+                .order_by(ClientRow.id)
+                .limit(limit + 1)
+            )
+        ).all()
+    items = tuple(
+        ClientView(
+            id=row.id,
+            name=context.vault.open("clients", "name", row.id, row.name_enc),
+            therapist=row.therapist_id,
+            agreement=(
+                AgreementView(dict(row.agreement_hours or {}), row.agreement_note)
+                if row.agreement_hours is not None or row.agreement_note is not None
+                else None
+            ),
+        )
+        for row in rows[:limit]
+    )
+    return ClientPage(items, id_cursor(items[-1].id) if len(rows) > limit else None)

@@ -1,0 +1,101 @@
+"""Message metadata with its decisions, for admins, in one audited read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, select
+
+from gateway.api_services.caller import Caller
+from gateway.api_services.context import ApiContext
+from gateway.api_services.errors import InvalidInputError
+from gateway.api_services.messages import SUMMARY_COLUMNS, flag_list
+from gateway.audit.store import AuditEvent, append_events
+from gateway.db.tables import DecisionRow, MessageRow
+
+ExportFormat = Literal["jsonl", "csv"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    id: str
+    direction: str
+    client: str | None
+    therapist: str | None
+    at: datetime
+    status: str
+    flags: tuple[str, ...]
+    deliver_at: datetime | None
+    rule: str | None
+    reason: str | None
+    details: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRequest:
+    reason: str
+    format: ExportFormat
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def export_messages(
+    context: ApiContext, caller: Caller, request: ExportRequest
+) -> tuple[ExportRow, ...]:
+    """Oldest first, as files are read; the export and its size are audited with the reason."""
+    caller.require_admin()
+    if not request.reason.strip():
+        raise InvalidInputError("an export needs a reason (?reason=...)")
+    if request.since and request.until and request.until < request.since:
+        raise InvalidInputError("until is before since")
+    conditions: list[ColumnElement[bool]] = []
+    if request.since is not None:
+        conditions.append(MessageRow.at >= request.since)
+    if request.until is not None:
+        conditions.append(MessageRow.at < request.until)
+    async with context.engine.begin() as connection:
+        rows = (
+            await connection.execute(
+                select(*SUMMARY_COLUMNS, DecisionRow.rule, DecisionRow.reason, DecisionRow.details)
+                .outerjoin(DecisionRow, DecisionRow.message_id == MessageRow.id)
+                .where(*conditions)
+                .order_by(MessageRow.at, MessageRow.id)
+            )
+        ).all()
+        exported = tuple(
+            ExportRow(
+                id=row.id,
+                direction=row.direction,
+                client=row.client_id,
+                therapist=row.therapist_id,
+                at=row.at,
+                status=row.status,
+                flags=flag_list(row.flags),
+                deliver_at=row.deliver_at,
+                rule=row.rule,
+                reason=row.reason,
+                details=dict(row.details) if row.details is not None else None,
+            )
+            for row in rows
+        )
+        await append_events(
+            connection,
+            [
+                AuditEvent(
+                    context.clock.now(),
+                    caller.actor,
+                    "export",
+                    "messages",
+                    {
+                        "reason": request.reason,
+                        "count": len(exported),
+                        "format": request.format,
+                        "since": request.since.isoformat() if request.since else None,
+                        "until": request.until.isoformat() if request.until else None,
+                    },
+                )
+            ],
+        )
+    return exported

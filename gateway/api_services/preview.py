@@ -1,0 +1,78 @@
+"""What the gateway would do with a message at an instant, decided by the webhook's own
+`rules.decide` on the configuration in memory; nothing is stored, sent or audited."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final
+
+from gateway.api_services.caller import Caller
+from gateway.api_services.context import ApiContext
+from gateway.api_services.errors import ForbiddenError, InvalidInputError
+from gateway.api_services.instants import utc
+from gateway.inbound import InboundService
+from gateway.inbound_record import InboundSmsForm
+from rules.engine import decide
+from rules.model import InboundSms, SenderHistory
+
+# As the webhook tells phone numbers from short codes and alphanumeric senders.
+_PHONE: Final = re.compile(r"\+[1-9]\d{6,14}")
+# The rules look a year ahead of `at`; far outside this range a preview means nothing, and
+# calendars and time zones stop being defined.
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewRequest:
+    sender: str
+    recipient: str
+    body: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    rule: str
+    reason: str
+    reply: str | None
+    forward: str | None
+    deliver_at: datetime | None
+    alert_on_call: bool
+    flags: tuple[str, ...]
+    open: bool
+    next_opening: datetime | None
+
+
+def preview(context: ApiContext, caller: Caller, request: PreviewRequest) -> PreviewResult:
+    if not EARLIEST <= request.at < LATEST:
+        raise InvalidInputError("at must be between 1970 and 2199")
+    directory = context.directory()
+    sender_index = context.vault.phone_index(request.sender)
+    if not caller.is_admin:
+        client_id = directory.client_by_phone_index.get(sender_index)
+        if client_id is None or directory.clients[client_id].therapist_id != caller.own_therapist():
+            raise ForbiddenError("a therapist's token previews messages from its own clients only")
+    form = InboundSmsForm(
+        sid="preview", from_number=request.sender, to_number=request.recipient, body=request.body
+    )
+    # The first message from this sender in the period: no auto-reply used and no flood, but
+    # an opt-out stands, as it would for the webhook.
+    history = SenderHistory(opted_out=sender_index in directory.opted_out)
+    facts = InboundService.facts(directory, form, sender_index, history)
+    decision = decide(
+        InboundSms(request.body, request.at, _PHONE.fullmatch(request.sender) is not None), facts
+    )
+    return PreviewResult(
+        rule=decision.rule,
+        reason=decision.reason,
+        reply=decision.reply,
+        forward=decision.forward,
+        deliver_at=utc(decision.deliver_at),
+        alert_on_call=decision.alert_on_call,
+        flags=decision.flags,
+        open=decision.open,
+        next_opening=utc(decision.next_opening),
+    )

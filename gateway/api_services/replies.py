@@ -1,0 +1,194 @@
+"""A therapist's reply to their own client through the practice number, under the same
+boundaries as a relay from the therapist's phone: sent now within the client's reachable
+hours, otherwise held until the next opening, unless urgent with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.api_services.caller import Caller
+from gateway.api_services.context import ApiContext
+from gateway.api_services.errors import ConflictError, InvalidInputError, NotFoundError
+from gateway.audit.chain import JSONValue
+from gateway.audit.store import AuditEvent, append_events
+from gateway.db.tables import MessageRow, OptOutRow, OutboxRow
+from gateway.outbox import new_id, outbox_row
+from gateway.practice_config import ClientInfo, TherapistInfo
+from rules.engine import HORIZON
+from rules.hours import is_open, next_opening
+from rules.model import Client, Therapist
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRequest:
+    client: str
+    body: str
+    urgent: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentReply:
+    id: str
+    direction: str
+    client: str
+    therapist: str
+    at: datetime
+    status: str
+    flags: tuple[str, ...]
+    deliver_at: datetime | None
+    held: bool
+    urgent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Timing:
+    due_at: datetime
+    held: bool
+    why: str
+
+
+def _timing(therapist: Therapist, client: Client, now: datetime, request: ReplyRequest) -> _Timing:
+    state = is_open(therapist.schedule, now, client.agreement)
+    if state.open:
+        return _Timing(now, held=False, why=state.reason)
+    if request.urgent:
+        return _Timing(now, held=False, why=f"{state.reason}; sent now as urgent")
+    opening = next_opening(therapist.schedule, now, client.agreement, horizon=HORIZON)
+    if opening is None:
+        raise ConflictError(
+            f"client {client.id} has no contact time within a year; nothing was sent "
+            "(send it as urgent with a reason if it cannot wait)"
+        )
+    return _Timing(opening.at.astimezone(UTC), held=True, why=f"{state.reason}; held")
+
+
+async def _opted_out(connection: AsyncConnection, phone_index: str) -> bool:
+    row = (
+        await connection.execute(
+            select(OptOutRow.opted_out).where(OptOutRow.phone_index == phone_index)
+        )
+    ).scalar_one_or_none()
+    return bool(row)
+
+
+def _message_values(
+    context: ApiContext,
+    *,
+    message_id: str,
+    therapist: TherapistInfo,
+    client: ClientInfo,
+    body: str,
+    now: datetime,
+    timing: _Timing,
+) -> dict[str, object]:
+    vault = context.vault
+    return {
+        "id": message_id,
+        "sid": None,
+        "direction": "outbound",
+        "practice_number": therapist.number,
+        "counterpart_index": vault.phone_index(client.phone),
+        "counterpart_enc": vault.seal("messages", "counterpart", message_id, client.phone),
+        "client_id": client.id,
+        "therapist_id": therapist.id,
+        "body_enc": vault.seal("messages", "body", message_id, body),
+        "body_purged_at": None,
+        "at": now,
+        "status": "held" if timing.held else "queued",
+        "flags": ",",
+        "rule": "reply",
+        "deliver_at": timing.due_at if timing.held else None,
+        "twiml": None,
+    }
+
+
+async def send_reply(context: ApiContext, caller: Caller, request: ReplyRequest) -> SentReply:
+    therapist_id = caller.own_therapist()
+    if request.urgent and not (request.reason or "").strip():
+        raise InvalidInputError("an urgent message needs a reason (it is kept in the audit log)")
+    directory = context.directory()
+    client_info = directory.config.clients.get(request.client)
+    if client_info is None or client_info.therapist_id != therapist_id:
+        # Another therapist's client answers exactly like one that does not exist.
+        raise NotFoundError(f"no client {request.client}")
+    therapist_info = directory.therapist_info(therapist_id)
+    now = context.clock.now()
+    message_id = new_id()
+    async with context.engine.begin() as connection:
+        # Read in the transaction, not from memory: an opt-out a moment ago must already hold.
+        if await _opted_out(connection, context.vault.phone_index(client_info.phone)):
+            raise ConflictError(
+                f"client {client_info.id} has opted out of texts (they sent STOP); nothing was "
+                "sent. They can opt back in by texting START."
+            )
+        timing = _timing(
+            directory.therapists[therapist_id], directory.clients[client_info.id], now, request
+        )
+        await connection.execute(
+            insert(MessageRow),
+            _message_values(
+                context,
+                message_id=message_id,
+                therapist=therapist_info,
+                client=client_info,
+                body=request.body,
+                now=now,
+                timing=timing,
+            ),
+        )
+        await connection.execute(
+            insert(OutboxRow),
+            outbox_row(
+                context.vault,
+                kind="reply",
+                from_number=therapist_info.number,
+                to_number=client_info.phone,
+                body=request.body,
+                due_at=timing.due_at,
+                now=now,
+                message_id=message_id,
+                therapist_id=therapist_id,
+                client_id=client_info.id,
+                details={"held": timing.held, "urgent": request.urgent},
+            ),
+        )
+        details: dict[str, JSONValue] = {
+            "client": client_info.id,
+            "held": timing.held,
+            "deliver_at": timing.due_at.isoformat() if timing.held else None,
+            "urgent": request.urgent,
+            "why": timing.why,
+        }
+        if request.urgent:
+            details["reason"] = request.reason
+        await append_events(
+            connection,
+            [AuditEvent(now, caller.actor, "reply_queued", f"message:{message_id}", details)],
+        )
+    log.info(
+        "reply_queued",
+        message_id=message_id,
+        client_id=client_info.id,
+        therapist_id=therapist_id,
+        deliver_at=timing.due_at.isoformat() if timing.held else None,
+    )
+    return SentReply(
+        id=message_id,
+        direction="outbound",
+        client=client_info.id,
+        therapist=therapist_id,
+        at=now,
+        status="held" if timing.held else "queued",
+        flags=(),
+        deliver_at=timing.due_at if timing.held else None,
+        held=timing.held,
+        urgent=request.urgent,
+    )

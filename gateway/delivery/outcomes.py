@@ -1,0 +1,319 @@
+"""State changes of outbox rows, each written with its audit events in the caller's
+transaction. Audit details carry ids, kinds and codes: never a body or a phone number."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from gateway.audit.chain import JSONValue
+from gateway.audit.store import AuditEvent, append_events
+from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
+from gateway.delivery.claim import Claim
+from gateway.status_job import advances
+
+ACTOR: Final = "delivery"
+OPTED_OUT_AT_CARRIER: Final = 21610
+# Kinds sent to clients: these follow the client's opt-out and update an outbound message.
+TO_CLIENT_KINDS: Final = ("relay", "reply")
+TO_THERAPIST_KINDS: Final = ("forward", "notify")
+
+
+def _subject(outbox_id: str) -> str:
+    return f"outbox:{outbox_id}"
+
+
+async def _audit(
+    connection: AsyncConnection,
+    now: datetime,
+    action: str,
+    ids: Sequence[str],
+    details: dict[str, JSONValue],
+) -> None:
+    await append_events(
+        connection, [AuditEvent(now, ACTOR, action, _subject(row_id), details) for row_id in ids]
+    )
+
+
+async def _message_ids(connection: AsyncConnection, ids: Sequence[str]) -> list[str]:
+    rows = await connection.execute(
+        select(OutboxRow.message_id).where(OutboxRow.id.in_(ids), OutboxRow.message_id.is_not(None))
+    )
+    return sorted({str(message_id) for message_id in rows.scalars()})
+
+
+async def _reported_status(connection: AsyncConnection, sid: str, start: str | None) -> str | None:
+    """The status that callbacks already reported for `sid`: they can arrive before the send's
+    answer is written, and found no row to update then."""
+    status = start
+    reported = await connection.execute(
+        select(StatusEventRow.status).where(StatusEventRow.sid == sid).order_by(StatusEventRow.id)
+    )
+    for new in reported.scalars():
+        if advances(status, new):
+            status = new
+    return status
+
+
+async def mark_sending(
+    connection: AsyncConnection, claim: Claim, *, worker_id: str, now: datetime, lease: timedelta
+) -> bool:
+    """From here on the row may reach Twilio: if this worker dies, it is reconciled, not resent.
+    False when the claim was lost (its lease ran out and another worker took the row)."""
+    details: dict[str, Any] = {**claim.details, "delivery": {"attempt_at": now.isoformat()}}
+    result = await connection.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == claim.id,
+            OutboxRow.claimed_by == worker_id,
+            OutboxRow.state == "claimed",
+        )
+        .values(state="sending", lease_until=now + lease, details=details)
+    )
+    return bool(result.rowcount == 1)
+
+
+async def record_sent(
+    connection: AsyncConnection, claim: Claim, sid: str, *, now: datetime, sent_at: datetime
+) -> list[str]:
+    """Marks the row (and the rows merged into it) sent; returns the ids that changed."""
+    delivery_status = await _reported_status(connection, sid, None)
+    updated = list(
+        (
+            await connection.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id.in_(claim.ids),
+                    OutboxRow.state.in_(("claimed", "sending", "unknown", "merged")),
+                )
+                .values(
+                    state="sent",
+                    sid=sid,
+                    sent_at=sent_at,
+                    delivery_status=delivery_status,
+                    claimed_by=None,
+                    lease_until=None,
+                    last_error=None,
+                )
+                .returning(OutboxRow.id)
+            )
+        ).scalars()
+    )
+    if not updated:
+        return []
+    if claim.kind in TO_CLIENT_KINDS and claim.message_id is not None:
+        await connection.execute(
+            update(MessageRow)
+            .where(MessageRow.id == claim.message_id, MessageRow.direction == "outbound")
+            .values(sid=sid, status=await _reported_status(connection, sid, "sent"))
+        )
+    elif claim.kind in TO_THERAPIST_KINDS:
+        await connection.execute(
+            update(MessageRow)
+            .where(
+                MessageRow.id.in_(await _message_ids(connection, updated)),
+                MessageRow.status.in_(("queued", "held")),
+            )
+            .values(status="forwarded")
+        )
+    await _audit(connection, now, "message_sent", sorted(updated), {"kind": claim.kind, "sid": sid})
+    return updated
+
+
+async def record_retry(
+    connection: AsyncConnection, claim: Claim, *, due_at: datetime, error: str
+) -> None:
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == claim.id)
+        .values(
+            state="pending",
+            due_at=due_at,
+            attempts=claim.attempts + 1,
+            claimed_by=None,
+            lease_until=None,
+            last_error=error,
+        )
+    )
+
+
+async def record_unknown(
+    connection: AsyncConnection,
+    claim: Claim,
+    *,
+    attempt_at: datetime,
+    check_at: datetime,
+    error: str,
+) -> None:
+    details: dict[str, Any] = {
+        **claim.details,
+        "delivery": {"attempt_at": attempt_at.isoformat(), "asks": 0},
+    }
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == claim.id)
+        .values(
+            state="unknown",
+            due_at=check_at,
+            attempts=claim.attempts + 1,
+            claimed_by=None,
+            lease_until=None,
+            last_error=error,
+            details=details,
+        )
+    )
+
+
+async def still_unknown(
+    connection: AsyncConnection, claim: Claim, *, asks: int, check_at: datetime
+) -> None:
+    delivery = {**claim.details.get("delivery", {}), "asks": asks}
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == claim.id, OutboxRow.state == "unknown")
+        .values(
+            due_at=check_at,
+            claimed_by=None,
+            lease_until=None,
+            details={**claim.details, "delivery": delivery},
+        )
+    )
+
+
+async def requeue(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:
+    """Twilio has no such message: sending it (again) is safe."""
+    details = {key: value for key, value in claim.details.items() if key != "delivery"}
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == claim.id, OutboxRow.state == "unknown")
+        .values(state="pending", due_at=now, claimed_by=None, lease_until=None, details=details)
+    )
+
+
+async def record_rejected(
+    connection: AsyncConnection, claim: Claim, *, code: int | None, status: int, now: datetime
+) -> list[str]:
+    """Marks the row failed; on 21610 also cancels what else waits for that number. Returns
+    the ids of the rows cancelled that way."""
+    error = f"twilio {code}" if code is not None else f"http {status}"
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(claim.ids))
+        .values(state="failed", claimed_by=None, lease_until=None, last_error=error)
+    )
+    await _audit(
+        connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": code or status}
+    )
+    if code != OPTED_OUT_AT_CARRIER:
+        return []
+    # The carrier refuses everything to this number until the client texts START; alerts go to
+    # on-call phones, never to the client, and are left alone.
+    waiting = list(
+        (
+            await connection.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.to_index == claim.to_index,
+                    OutboxRow.state == "pending",
+                    OutboxRow.kind != "alert",
+                )
+                .values(state="cancelled", last_error="recipient opted out")
+                .returning(OutboxRow.id)
+            )
+        ).scalars()
+    )
+    if waiting:
+        await _audit(
+            connection, now, "send_cancelled", sorted(waiting), {"code": OPTED_OUT_AT_CARRIER}
+        )
+    return waiting
+
+
+async def cancel(
+    connection: AsyncConnection, claim: Claim, *, reason: str, code: str, now: datetime
+) -> None:
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(claim.ids))
+        .values(state="cancelled", claimed_by=None, lease_until=None, last_error=reason)
+    )
+    await _audit(connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code})
+
+
+async def defer(connection: AsyncConnection, claim: Claim, *, due_at: datetime) -> None:
+    """Back to pending until `due_at`, with nothing attempted."""
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id == claim.id)
+        .values(state="pending", due_at=due_at, claimed_by=None, lease_until=None)
+    )
+
+
+async def reschedule(
+    connection: AsyncConnection,
+    claim: Claim,
+    *,
+    due_at: datetime,
+    now: datetime,
+    only_pending: bool = False,
+) -> bool:
+    """A held message follows its therapist's availability: the row and its messages move to
+    the new opening. False when the row was no longer pending (with `only_pending`)."""
+    condition = [OutboxRow.id == claim.id]
+    if only_pending:
+        condition.append(OutboxRow.state == "pending")
+    result = await connection.execute(
+        update(OutboxRow)
+        .where(*condition)
+        .values(state="pending", due_at=due_at, claimed_by=None, lease_until=None)
+    )
+    if result.rowcount != 1:
+        return False
+    await connection.execute(
+        update(MessageRow)
+        .where(MessageRow.id.in_(await _message_ids(connection, claim.ids)))
+        .values(deliver_at=due_at)
+    )
+    await _audit(
+        connection,
+        now,
+        "delivery_rescheduled",
+        [claim.id],
+        {"kind": claim.kind, "deliver_at": due_at.isoformat()},
+    )
+    return True
+
+
+async def unhold(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:
+    """No opening within a year: the message stays in the inbox, unheld, and is not sent."""
+    await cancel(
+        connection, claim, reason="no contact time within a year", code="no_opening", now=now
+    )
+    await connection.execute(
+        update(MessageRow)
+        .where(MessageRow.id.in_(await _message_ids(connection, claim.ids)))
+        .values(deliver_at=None)
+    )
+    await connection.execute(
+        update(MessageRow)
+        .where(
+            MessageRow.id.in_(await _message_ids(connection, claim.ids)),
+            MessageRow.status == "held",
+        )
+        .values(status="received")
+    )
+
+
+async def fail_unreadable(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:
+    await connection.execute(
+        update(OutboxRow)
+        .where(OutboxRow.id.in_(claim.ids), OutboxRow.state.in_(("claimed", "unknown")))
+        .values(state="failed", last_error="cannot decrypt", claimed_by=None, lease_until=None)
+    )
+    await _audit(
+        connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": "decryption"}
+    )

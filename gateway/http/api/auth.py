@@ -1,0 +1,48 @@
+"""Bearer tokens for /api/v1: every API request names an active token, or gets a 401."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.api_services.caller import Caller
+from gateway.api_services.errors import UnauthorizedError
+from gateway.http.api.errors import is_api_path
+from gateway.http.keys import RUNTIME
+from gateway.tokens import authenticate
+
+CALLER: Final = web.RequestKey("caller", Caller)
+# Far longer than any token we issue; refusing early keeps hashing cheap.
+_MAX_TOKEN: Final = 256
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise UnauthorizedError("an Authorization: Bearer token is required")
+    return token
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if not is_api_path(request.path):
+        return await handler(request)
+    token = _bearer(request)
+    info = None
+    if len(token) <= _MAX_TOKEN:
+        runtime = request.app[RUNTIME]
+        async with runtime.engine.connect() as connection:
+            info = await authenticate(connection, token, runtime.clock.now())
+    if info is None:
+        # One answer for wrong, revoked and expired tokens: which one is no one's business.
+        raise UnauthorizedError("the token is not valid (unknown, revoked or expired)")
+    request[CALLER] = Caller.from_token(info)
+    return await handler(request)
+
+
+def caller_of(request: web.Request) -> Caller:
+    return request[CALLER]

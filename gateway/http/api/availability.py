@@ -1,0 +1,129 @@
+"""/api/v1/therapists/{id}/...: weekly hours and time off, in the practice file's shape."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from aiohttp import web
+from pydantic import ConfigDict, Field
+
+from gateway.api_services import availability as availability_service
+from gateway.http.api.auth import caller_of
+from gateway.http.api.fields import BodyModel, Note
+from gateway.http.api.parsing import context_of, parse_body, path_id
+from gateway.http.api.rendering import render
+from gateway.http.api.spec import EVERYONE, Operation, Reply
+
+WindowText = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class HoursBody(BodyModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "hours": {"mon": ["09:00-12:00", "13:00-17:00"], "fri": ["21:00-02:00"]},
+                    "public_holidays": True,
+                }
+            ]
+        }
+    )
+
+    # Days left out are closed; windows are "HH:MM-HH:MM", an end before the start runs past
+    # midnight. Checked by rules.schedule, which names the day and window at fault.
+    hours: Annotated[
+        dict[str, Annotated[list[WindowText], Field(max_length=48)]], Field(max_length=7)
+    ]
+    # Left out: unchanged.
+    public_holidays: bool | None = None
+
+
+class TimeOffBody(BodyModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"start": "2026-12-24", "end": "2026-12-26", "note": "Holidays"}]
+        }
+    )
+
+    start: date
+    end: date  # inclusive
+    note: Note = ""
+
+
+async def get_hours(request: web.Request) -> web.Response:
+    therapist_id = path_id(request, "id", "therapist")
+    availability = await availability_service.get_availability(
+        context_of(request), caller_of(request), therapist_id
+    )
+    return render(availability)
+
+
+async def put_hours(request: web.Request) -> web.Response:
+    therapist_id = path_id(request, "id", "therapist")
+    body = await parse_body(request, HoursBody)
+    availability = await availability_service.set_hours(
+        context_of(request), caller_of(request), therapist_id, body.hours, body.public_holidays
+    )
+    return render(availability)
+
+
+async def add_time_off(request: web.Request) -> web.Response:
+    therapist_id = path_id(request, "id", "therapist")
+    body = await parse_body(request, TimeOffBody)
+    entry = await availability_service.add_time_off(
+        context_of(request),
+        caller_of(request),
+        therapist_id,
+        start=body.start,
+        end=body.end,
+        note=body.note,
+    )
+    return render(entry, 201)
+
+
+async def remove_time_off(request: web.Request) -> web.Response:
+    therapist_id = path_id(request, "id", "therapist")
+    entry_id = path_id(request, "entry", "time off entry")
+    await availability_service.remove_time_off(
+        context_of(request), caller_of(request), therapist_id, entry_id
+    )
+    return web.Response(status=204)
+
+
+OPERATIONS = (
+    Operation(
+        "GET",
+        "/therapists/{id}/hours",
+        get_hours,
+        "A therapist's weekly hours, public-holiday setting and time off",
+        EVERYONE,
+        {200: Reply("The therapist's availability", availability_service.Availability)},
+    ),
+    Operation(
+        "PUT",
+        "/therapists/{id}/hours",
+        put_hours,
+        "Replace a therapist's weekly hours (and optionally the public-holiday setting)",
+        EVERYONE,
+        {200: Reply("The availability now in force", availability_service.Availability)},
+        body=HoursBody,
+    ),
+    Operation(
+        "POST",
+        "/therapists/{id}/time-off",
+        add_time_off,
+        "Add time off (inclusive dates)",
+        EVERYONE,
+        {201: Reply("The new entry with its id", availability_service.TimeOffEntry)},
+        body=TimeOffBody,
+    ),
+    Operation(
+        "DELETE",
+        "/therapists/{id}/time-off/{entry}",
+        remove_time_off,
+        "Remove one time-off entry",
+        EVERYONE,
+        {204: Reply("Removed")},
+    ),
+)

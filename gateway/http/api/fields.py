@@ -1,0 +1,75 @@
+"""Field types shared by the API's request models: each refuses bad input with a message
+that names the rule and never echoes the value."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+
+from gateway.api_services.instants import parse_instant
+from gateway.api_services.paging import MAX_LIMIT
+
+IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+SINCE: Final = "From this instant on (inclusive); ISO 8601 with an offset"
+UNTIL: Final = "Before this instant (exclusive); ISO 8601 with an offset"
+# C0 controls and DEL; a body may still hold line breaks and tabs.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LINE_BREAK: Final = re.compile(r"[\t\n\r]")
+
+
+def _storable(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode text") from None
+    if _CONTROL.search(text):
+        raise ValueError("holds control characters")
+    return text
+
+
+def _one_line(text: str) -> str:
+    text = _storable(text).strip()
+    if _LINE_BREAK.search(text):
+        raise ValueError("must be a single line")
+    if not text:
+        raise ValueError("must not be blank")
+    return text
+
+
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN)]
+Instant = Annotated[
+    datetime,
+    PlainValidator(parse_instant),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT, description="Items per page, 1 to 1000")]
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="The `next` of the previous page",
+    ),
+]
+Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_one_line)]
+Note = Annotated[str, Field(max_length=200), AfterValidator(_storable)]
+Flag = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+SmsText = Annotated[str, Field(min_length=1, max_length=1600), AfterValidator(_storable)]
+Address = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_one_line)]
+
+
+class QueryModel(BaseModel):
+    """Query parameters arrive as text, so numbers are converted; unknown names are refused
+    so that a misspelt filter cannot quietly widen a list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class BodyModel(BaseModel):
+    """JSON bodies are taken as typed: "true" is not a boolean, "5" not a number."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, strict=True)

@@ -1,0 +1,112 @@
+"""Every API route wants an active token of the right role, and says so in JSON."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gateway.http.api.routes import all_operations
+from gateway.http.api.spec import ADMIN, THERAPIST, Operation
+from gateway.settings import Settings
+from tests.integration.api.conftest import Api, Client, Tokens, issue_token
+from tests.support.clock import FixedClock
+
+SOME_ID = "0" * 32
+OPERATIONS = all_operations()
+
+
+def concrete_path(operation: Operation, therapist: str = "lee") -> str:
+    return operation.path.replace("{id}", therapist if "therapists" in operation.path else SOME_ID)
+
+
+def label(operation: Operation) -> str:
+    return f"{operation.method} {operation.path}"
+
+
+async def refused_everywhere(api: Api) -> None:
+    for operation in OPERATIONS:
+        answer = await api.call(
+            operation.method, concrete_path(operation).replace("{entry}", SOME_ID)
+        )
+        assert answer.status == 401, label(operation)
+        assert answer.json["error"]["code"] == "unauthorized", label(operation)
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_every_route_refuses_a_missing_token(gateway: Client) -> None:
+    await refused_everywhere(Api(gateway, None))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer ", "Basic YWRtaW46YWRtaW4=", "bgw_abc", "Token bgw_abc"],
+)
+async def test_every_route_refuses_a_malformed_authorization_header(
+    gateway: Client, header: str
+) -> None:
+    for operation in OPERATIONS:
+        path = "/api/v1" + concrete_path(operation).replace("{entry}", SOME_ID)
+        response = await gateway.request(operation.method, path, headers={"Authorization": header})
+        assert response.status == 401, label(operation)
+
+
+async def test_every_route_refuses_a_wrong_token(gateway: Client, tokens: Tokens) -> None:
+    await refused_everywhere(Api(gateway, "bgw_0123456789abcdef_notasecret"))
+    await refused_everywhere(Api(gateway, tokens.admin + "x"))
+    await refused_everywhere(Api(gateway, "x" * 5000))
+
+
+async def test_every_route_refuses_a_revoked_token(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    revoked = await issue_token(imported, clock.at, role="admin", revoked=True)
+    await refused_everywhere(Api(gateway, revoked))
+
+
+async def test_every_route_refuses_an_expired_token(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    token = await issue_token(
+        imported, clock.at, role="admin", expires_at=clock.at + timedelta(minutes=5)
+    )
+    assert (await Api(gateway, token).get("/clients")).status == 200
+    clock.advance(timedelta(minutes=5))
+    await refused_everywhere(Api(gateway, token))
+
+
+async def test_admin_routes_refuse_therapists(lee: Api) -> None:
+    admin_only = [operation for operation in OPERATIONS if operation.roles == ADMIN]
+    assert {label(operation) for operation in admin_only} == {"GET /audit", "GET /export"}
+    for operation in admin_only:
+        answer = await lee.call(operation.method, operation.path, params={"reason": "audit"})
+        assert answer.status == 403, label(operation)
+        assert answer.json["error"]["code"] == "forbidden"
+
+
+async def test_sending_a_message_is_for_therapists_only(admin: Api) -> None:
+    therapist_only = [operation for operation in OPERATIONS if operation.roles == THERAPIST]
+    assert {label(operation) for operation in therapist_only} == {"POST /messages"}
+    answer = await admin.post("/messages", {"client": "c1002", "body": "hello"})
+    assert answer.status == 403
+
+
+async def test_a_therapist_cannot_touch_another_therapists_availability(
+    lee: Api, okafor: Api
+) -> None:
+    availability = [o for o in OPERATIONS if o.path.startswith("/therapists/")]
+    assert len(availability) == 4
+    bodies = {
+        "PUT": {"hours": {"mon": ["09:00-17:00"]}},
+        "POST": {"start": "2027-01-04", "end": "2027-01-05"},
+    }
+    for operation in availability:
+        path = concrete_path(operation, therapist="okafor").replace("{entry}", SOME_ID)
+        answer = await lee.call(operation.method, path, json=bodies.get(operation.method))
+        assert answer.status == 403, label(operation)
+    assert (await okafor.get("/therapists/okafor/hours")).status == 200
+
+
+async def test_the_token_check_leaves_other_routes_alone(gateway: Client) -> None:
+    assert (await gateway.get("/healthz")).status == 200
+    assert (await gateway.get("/api/v2/messages")).status == 404

@@ -1,0 +1,125 @@
+"""Crisis alerts: escalated when not delivered, and sent directly while the database is away."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.db.tables import OutboxRow
+from gateway.delivery.alerts import escalation_id
+from gateway.status_job import StatusJob
+from gateway.vault import Vault
+from tests.fakes.twilio_api import FakeTwilio
+from tests.integration.delivery.conftest import WorkerFactory
+from tests.integration.delivery.queue import (
+    LEE_ON_CALL,
+    LEE_OWN_PHONE,
+    alert_row,
+    audit_actions,
+    insert_rows,
+    outbox,
+    queue_alert,
+)
+from tests.support.clock import FixedClock
+
+MINUTE = timedelta(minutes=1)
+
+
+async def test_an_undelivered_alert_is_sent_again_at_ten_minutes_and_to_the_own_phone_at_twenty(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    alert = await queue_alert(db, vault, at=now)
+    worker = await make_worker()
+
+    await worker.run_once(now)
+    await worker.run_once(now + 10 * MINUTE - timedelta(seconds=1))
+    assert [message.to for message in fake.messages] == [LEE_ON_CALL]
+
+    await worker.run_once(now + 10 * MINUTE)
+    assert [message.to for message in fake.messages] == [LEE_ON_CALL, LEE_ON_CALL]
+    await worker.run_once(now + 15 * MINUTE)
+    assert len(fake.messages) == 2
+
+    await worker.run_once(now + 20 * MINUTE)
+    assert [message.to for message in fake.messages] == [LEE_ON_CALL, LEE_ON_CALL, LEE_OWN_PHONE]
+    assert len({message.body for message in fake.messages}) == 1
+
+    await worker.run_once(now + 60 * MINUTE)
+    assert len(fake.messages) == 3
+    rows = await outbox(db)
+    first = escalation_id(alert["id"], 1)
+    second = escalation_id(first, 2)
+    assert (rows[first].details["escalation"], rows[first].details["escalates"]) == (
+        1,
+        alert["id"],
+    )
+    assert (rows[second].details["escalation"], rows[second].details["escalates"]) == (2, first)
+    assert await audit_actions(db, f"outbox:{first}") == ["alert_escalated", "message_sent"]
+
+
+async def test_a_delivered_alert_is_not_escalated(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    await queue_alert(db, vault, at=now)
+    worker = await make_worker()
+    await worker.run_once(now)
+    [sent] = fake.messages
+    async with db.begin() as connection:
+        await StatusJob(sent.sid, "delivered", None, now + MINUTE).write(connection)
+
+    for minutes in (10, 20, 30):
+        await worker.run_once(now + minutes * MINUTE)
+
+    assert len(fake.messages) == 1
+
+
+async def test_an_alert_twilio_refuses_goes_to_the_own_phone_at_once(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    fake.opt_out(LEE_ON_CALL)
+    await queue_alert(db, vault, at=now)
+    worker = await make_worker()
+
+    await worker.run_once(now)
+    await worker.run_once(now + timedelta(seconds=1))
+
+    assert [message.to for message in fake.messages] == [LEE_OWN_PHONE]
+
+
+async def test_an_alert_sent_directly_is_not_sent_again_when_its_row_arrives(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    row = alert_row(vault, at=now, message_id="0" * 32)
+    worker = await make_worker()
+
+    await worker.alert_directly([row])
+    [sent] = fake.messages
+    assert sent.to == LEE_ON_CALL
+    # The database is back and the spool is written: the same row reaches the outbox.
+    await insert_rows(db, OutboxRow, [row])
+    await worker.run_once(now + MINUTE)
+
+    assert fake.post_attempts == 1
+    stored = (await outbox(db))[row["id"]]
+    assert (stored.state, stored.sid) == ("sent", sent.sid)
+
+
+async def test_a_direct_alert_that_twilio_refused_is_tried_again_from_the_outbox(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    row = alert_row(vault, at=now, message_id="0" * 32)
+    worker = await make_worker()
+    fake.fail_next(3, status=503, retry_after=0.01)
+
+    await worker.alert_directly([row])
+    assert fake.messages == []
+    await insert_rows(db, OutboxRow, [row])
+    await worker.run_once(now + MINUTE)
+
+    assert [message.to for message in fake.messages] == [LEE_ON_CALL]

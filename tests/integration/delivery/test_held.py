@@ -1,0 +1,215 @@
+"""Held messages go when the window opens, together as one digest, and follow availability."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gateway.config_cache import ConfigCache
+from gateway.db.tables import TherapistRow
+from gateway.importer import bump_config_version, replace_time_off
+from gateway.practice_config import Period
+from gateway.vault import Vault
+from rules.notices import digest_text, notify_digest_text
+from tests.fakes.twilio_api import FakeTwilio
+from tests.integration.delivery.conftest import WorkerFactory
+from tests.integration.delivery.queue import (
+    LEE,
+    LEE_OWN_PHONE,
+    RILEY_ID,
+    RILEY_NAME,
+    audit_actions,
+    message,
+    outbox,
+    queue_forward,
+)
+
+NY = ZoneInfo("America/New_York")
+
+
+def ny(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 12, day, hour, minute, tzinfo=NY).astimezone(UTC)
+
+
+TUESDAY_EVENING = ny(1, 20)
+WEDNESDAY_OPENING = ny(2, 9)
+THURSDAY_OPENING = ny(3, 12)
+
+
+async def change_availability(
+    db: AsyncEngine, config: ConfigCache, *, time_off: date | None = None, hours: object = None
+) -> None:
+    async with db.begin() as connection:
+        if time_off is not None:
+            await replace_time_off(connection, LEE, (Period(time_off, time_off, "synthetic"),))
+        if hours is not None:
+            await connection.execute(
+                update(TherapistRow).where(TherapistRow.id == LEE).values(hours=hours)
+            )
+        await bump_config_version(connection)
+    assert await config.refresh()
+
+
+async def test_a_held_message_is_delivered_once_when_the_window_opens(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    message_id, outbox_id = await queue_forward(
+        db, vault, "are we still on", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+
+    for at in (TUESDAY_EVENING, ny(2, 3), WEDNESDAY_OPENING - timedelta(seconds=1)):
+        await worker.run_once(at)
+    assert fake.messages == []
+    assert (await message(db, message_id)).status == "held"
+
+    for at in (WEDNESDAY_OPENING, WEDNESDAY_OPENING + timedelta(minutes=1), ny(2, 12)):
+        await worker.run_once(at)
+
+    [sent] = fake.messages
+    assert "are we still on" in sent.body
+    assert (await outbox(db))[outbox_id].sent_at == WEDNESDAY_OPENING
+    assert (await message(db, message_id)).status == "forwarded"
+
+
+async def test_held_messages_of_one_client_go_as_one_digest(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    queued = [
+        await queue_forward(db, vault, body, at=at, deliver_at=WEDNESDAY_OPENING)
+        for body, at in (
+            ("first thought", TUESDAY_EVENING),
+            ("second thought", TUESDAY_EVENING + timedelta(minutes=30)),
+        )
+    ]
+    worker = await make_worker(config=config)
+
+    await worker.run_once(WEDNESDAY_OPENING)
+    await worker.run_once(WEDNESDAY_OPENING + timedelta(minutes=1))
+
+    [sent] = fake.messages
+    assert sent.to == LEE_OWN_PHONE
+    assert sent.body == digest_text(RILEY_NAME, RILEY_ID, ["first thought", "second thought"])
+    rows = await outbox(db)
+    for message_id, outbox_id in queued:
+        assert (rows[outbox_id].state, rows[outbox_id].sid) == ("sent", sent.sid)
+        assert (await message(db, message_id)).status == "forwarded"
+        assert await audit_actions(db, f"outbox:{outbox_id}") == ["message_sent"]
+
+
+async def test_held_notices_go_as_one_notice_with_the_count(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory
+) -> None:
+    for minutes in (0, 10, 20):
+        await queue_forward(
+            db,
+            vault,
+            f"note {minutes}",
+            at=TUESDAY_EVENING + timedelta(minutes=minutes),
+            deliver_at=WEDNESDAY_OPENING,
+            kind="notify",
+        )
+
+    await (await make_worker()).run_once(WEDNESDAY_OPENING)
+
+    [sent] = fake.messages
+    assert sent.body == notify_digest_text(RILEY_ID, 3)
+    assert {row.sid for row in (await outbox(db)).values()} == {sent.sid}
+
+
+async def test_time_off_added_meanwhile_moves_a_held_message_to_the_next_opening(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    message_id, outbox_id = await queue_forward(
+        db, vault, "see you wednesday", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+    await change_availability(db, config, time_off=date(2026, 12, 2))
+
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    assert fake.messages == []
+    assert (await outbox(db))[outbox_id].due_at == THURSDAY_OPENING
+    assert (await message(db, message_id)).deliver_at == THURSDAY_OPENING
+    assert "delivery_rescheduled" in await audit_actions(db, f"outbox:{outbox_id}")
+    await worker.run_once(THURSDAY_OPENING)
+    assert len(fake.messages) == 1
+
+
+async def test_a_held_message_found_due_at_its_time_with_stale_availability_is_moved(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    """Another process changed availability and this one has not followed yet: the check at
+    due time still holds the message back."""
+    _, outbox_id = await queue_forward(
+        db, vault, "see you wednesday", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await change_availability(db, config, time_off=date(2026, 12, 2))
+
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    assert fake.messages == []
+    assert (await outbox(db))[outbox_id].due_at == THURSDAY_OPENING
+
+
+async def test_an_earlier_opening_after_a_change_of_hours_is_honoured(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    message_id, _ = await queue_forward(
+        db, vault, "late question", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+    await change_availability(db, config, hours={"tue": ["09:00-17:00"], "wed": ["06:00-17:00"]})
+
+    await worker.run_once(TUESDAY_EVENING + timedelta(minutes=5))
+    assert (await message(db, message_id)).deliver_at == ny(2, 6)
+    await worker.run_once(ny(2, 6))
+
+    assert len(fake.messages) == 1
+
+
+async def test_a_held_message_with_no_opening_left_stays_in_the_inbox_unsent(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    message_id, outbox_id = await queue_forward(
+        db, vault, "anyone there", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await change_availability(db, config, hours={})
+
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    assert fake.messages == []
+    assert (await outbox(db))[outbox_id].state == "cancelled"
+    stored = await message(db, message_id)
+    assert (stored.status, stored.deliver_at) == ("received", None)
