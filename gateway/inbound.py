@@ -46,6 +46,10 @@ class NoPracticeError(Exception):
     """No practice has been imported yet (or configuration is not loaded)."""
 
 
+class NotRecordedError(Exception):
+    """Neither the database nor the spool could keep the message."""
+
+
 class InboundService:
     def __init__(
         self,
@@ -144,21 +148,32 @@ class InboundService:
                 self._writer.submit(job), self._commit_timeout
             )
         except (SQLAlchemyError, OSError, TimeoutError, WriterClosedError) as exc:
-            log.warning(
-                "inbound_spooled", message_id=job.message["id"], error_type=type(exc).__name__
-            )
-            await self._spool.save(job)
-            self._metrics.spooled.inc()
-            if decision.alert_on_call and self._alert_directly is not None:
-                alerts = [row for row in job.outbox if row["kind"] == "alert"]
-                self._in_background(self._alert_directly(alerts))
-            return job.twiml
+            return await self._keep_locally(job, decision, exc)
         if isinstance(result, Duplicate):
             log.info("inbound_duplicate", message_sid=job.sid)
         elif job.outbox and self._on_stored is not None:
             # The worker sends now rather than at its next poll: crisis alerts go at once.
             self._on_stored()
         return result.twiml
+
+    async def _keep_locally(self, job: InboundJob, decision: Decision, cause: Exception) -> str:
+        """The database could not record the message: spool it and answer as decided."""
+        message_id = job.message["id"]
+        if decision.alert_on_call and self._alert_directly is not None:
+            alerts = [row for row in job.outbox if row["kind"] == "alert"]
+            self._in_background(self._alert_directly(alerts))
+        try:
+            await self._spool.save(job)
+        except OSError as exc:
+            log.error("spool_failed", message_id=message_id, error_type=type(exc).__name__)
+            if decision.crisis is None:
+                # Nothing can keep it: Twilio's fallback URL takes over after a 503.
+                raise NotRecordedError from None
+            # A crisis reply goes out even when the message cannot be kept.
+            return job.twiml
+        log.warning("inbound_spooled", message_id=message_id, error_type=type(cause).__name__)
+        self._metrics.spooled.inc()
+        return job.twiml
 
     def _remember(self, sender_index: str, decision: Decision) -> None:
         period = decision.auto_reply_period

@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from gateway.http.keys import RUNTIME
-from gateway.inbound import NoPracticeError
+from gateway.inbound import NoPracticeError, NotRecordedError
 from gateway.inbound_record import InboundSmsForm
 from gateway.status_job import StatusJob
 from gateway.twilio.twiml import CONTENT_TYPE
@@ -69,6 +69,8 @@ async def inbound_sms(request: web.Request) -> web.Response:
         twiml = await request.app[RUNTIME].inbound.handle(form)
     except NoPracticeError:
         return _plain(503, "no practice has been imported yet")
+    except NotRecordedError:
+        return _plain(503, "the message could not be recorded; retry later")
     request.app[RUNTIME].metrics.webhook_latency.observe(time.perf_counter() - started)
     return web.Response(text=twiml, content_type=CONTENT_TYPE)
 

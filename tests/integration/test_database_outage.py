@@ -97,3 +97,21 @@ async def test_an_outage_answers_crisis_and_ordinary_messages_and_stores_each_on
     assert len(alerts) == 1
     audit = [row.action for row in await table_rows(settings, "audit_events")]
     assert audit.count("message_received") == 2
+
+
+async def test_with_neither_database_nor_spool_only_crisis_messages_are_answered(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    await import_practice(settings)
+    blocked = settings.spool_dir.parent / "not-a-folder"
+    blocked.write_text("a file where the spool folder should be")
+    async with outage(settings.model_copy(update={"spool_dir": blocked})) as (reachable, switch):
+        client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
+        await switch.cut()
+        crisis = await send_sms(client, RILEY, LEE_NUMBER, CRISIS)
+        ordinary = await send_sms(client, RILEY, LEE_NUMBER, ORDINARY)
+        await client.close()
+        await switch.restore()
+    assert crisis[0] == 200
+    assert "988" in crisis[1]
+    assert ordinary[0] == 503
