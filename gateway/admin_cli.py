@@ -22,7 +22,7 @@ from gateway.audit.store import read_head
 from gateway.audit.verify import verify_stored_chain
 from gateway.clock import SystemClock
 from gateway.command_settings import command_settings
-from gateway.db.engine import create_engine
+from gateway.db.engine import create_engine, reader
 from gateway.db.tables import TherapistRow
 from gateway.key_rotation import Progress, RotationSummary, rotate_keys
 from gateway.logs import configure_logging
@@ -142,7 +142,7 @@ def cmd_token_list(_: argparse.Namespace) -> int:
     settings = _data_settings()
 
     async def tokens(engine: AsyncEngine) -> list[TokenInfo]:
-        async with engine.connect() as connection:
+        async with reader(engine).connect() as connection:
             return await list_tokens(connection)
 
     for line in token_table(_with_engine(settings, tokens)):
@@ -179,7 +179,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     settings = _data_settings()
 
     async def verify(engine: AsyncEngine) -> VerifyResult:
-        async with engine.connect() as connection:
+        async with reader(engine).connect() as connection:
             return await verify_stored_chain(connection, expect_head)
 
     result = _with_engine(settings, verify)
@@ -195,7 +195,7 @@ def cmd_audit_head(_: argparse.Namespace) -> int:
     settings = _data_settings()
 
     async def head(engine: AsyncEngine) -> tuple[int, str]:
-        async with engine.connect() as connection:
+        async with reader(engine).connect() as connection:
             return await read_head(connection)
 
     _say(format_head(*_with_engine(settings, head)))

@@ -151,8 +151,8 @@ class InboundService:
             return await self._keep_locally(job, decision, exc)
         if isinstance(result, Duplicate):
             log.info("inbound_duplicate", message_sid=job.sid)
-        elif job.outbox and self._on_stored is not None:
-            # The worker sends now rather than at its next poll: crisis alerts go at once.
+        elif decision.alert_on_call and self._on_stored is not None:
+            # Crisis alerts go at once, not at the worker's next poll.
             self._on_stored()
         return result.twiml
 

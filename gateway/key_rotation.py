@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_events
 from gateway.crypto import DecryptionError, KeyRing, aad
+from gateway.db.engine import reader
 from gateway.db.tables import Base
 
 BATCH_SIZE: Final = 500
@@ -183,7 +184,7 @@ async def rotate_keys(
     unreadable: list[Unreadable] = []
     for sealed in sealed_columns():
         rotator = _ColumnRotator(sealed, keys, batch_size)
-        async with engine.connect() as connection:
+        async with reader(engine).connect() as connection:
             total = await rotator.count(connection)
         if progress is not None:
             progress(Progress(sealed.label, 0, total))

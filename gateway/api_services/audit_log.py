@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, select
 from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
 from gateway.api_services.paging import read_seq_cursor, seq_cursor
+from gateway.db.engine import reader
 from gateway.db.tables import AuditEventRow
 
 
@@ -44,7 +45,7 @@ async def list_audit(
         conditions.append(AuditEventRow.at >= since)
     if cursor is not None:
         conditions.append(AuditEventRow.seq < read_seq_cursor(cursor))
-    async with context.engine.connect() as connection:
+    async with reader(context.engine).connect() as connection:
         rows = (
             await connection.execute(
                 select(AuditEventRow)

@@ -20,6 +20,7 @@ from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import InvalidInputError, NotFoundError
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_events
+from gateway.db.engine import reader
 from gateway.db.tables import TherapistRow, TimeOffRow
 from gateway.importer import bump_config_version
 from rules.schedule import DateRange, ScheduleError, format_weekly_hours, parse_weekly_hours
@@ -93,7 +94,7 @@ async def _record_change(
 
 async def get_availability(context: ApiContext, caller: Caller, therapist_id: str) -> Availability:
     caller.require_manages(therapist_id)
-    async with context.engine.connect() as connection:
+    async with reader(context.engine).connect() as connection:
         return await _availability(connection, therapist_id)
 
 

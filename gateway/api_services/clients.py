@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, select
 from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
 from gateway.api_services.paging import id_cursor, read_id_cursor
+from gateway.db.engine import reader
 from gateway.db.tables import ClientRow
 
 
@@ -41,7 +42,7 @@ async def list_clients(
         conditions.append(ClientRow.therapist_id == caller.own_therapist())
     if cursor is not None:
         conditions.append(ClientRow.id > read_id_cursor(cursor))
-    async with context.engine.connect() as connection:
+    async with reader(context.engine).connect() as connection:
         rows = (
             await connection.execute(
                 select(

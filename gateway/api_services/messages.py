@@ -14,6 +14,7 @@ from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import ForbiddenError, InvalidInputError, NotFoundError
 from gateway.api_services.paging import read_time_cursor, time_cursor
 from gateway.audit.store import AuditEvent, append_events
+from gateway.db.engine import reader
 from gateway.db.tables import ClientRow, DecisionRow, MessageRow
 
 
@@ -134,7 +135,7 @@ async def scope_conditions(
 async def list_messages(
     context: ApiContext, caller: Caller, wanted: MessageFilter, *, limit: int, cursor: str | None
 ) -> MessagePage:
-    async with context.engine.connect() as connection:
+    async with reader(context.engine).connect() as connection:
         conditions = await scope_conditions(connection, caller, wanted)
         if cursor is not None:
             at, message_id = read_time_cursor(cursor)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.store import AuditEvent, append_events
+from gateway.db.engine import reader
 from gateway.db.tables import OutboxRow, TherapistRow
 from gateway.inbound_job import insert_ignoring_conflicts
 from gateway.outbox import outbox_row
@@ -123,7 +124,7 @@ async def _escalate(
 
 async def escalate_alerts(engine: AsyncEngine, vault: Vault, now: datetime) -> list[str]:
     """Queue the escalations that are due at `now`; returns the new rows' ids."""
-    async with engine.connect() as connection:
+    async with reader(engine).connect() as connection:
         alerts = list(
             await connection.execute(
                 select(OutboxRow).where(

@@ -21,7 +21,8 @@ from typing import Any, Final
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from gateway.db.tables import OutboxRow
+from gateway.db.engine import reader
+from gateway.db.tables import OutboxRow, SendSlotRow
 
 # States in which a row may be claimed once due and not leased.
 _CLAIMABLE: Final = ("pending", "claimed", "unknown")
@@ -160,12 +161,27 @@ async def claim_due(
     alerts_only: bool = False,
 ) -> list[Claim]:
     """Claim up to `limit` due rows (alerts first, then oldest due), plus the siblings of held
-    rows among them; returns them in the order they should go."""
+    rows among them; returns them in the order they should go.
+
+    Rows whose sending number has no free send slot yet are left alone (alerts excepted): a
+    backlog behind the rate limit is not claimed and deferred again on every pass."""
+    query = select(OutboxRow).where(_claimable(now))
+    if alerts_only:
+        query = query.where(OutboxRow.kind == "alert")
+    else:
+        slot_busy = (
+            select(SendSlotRow.from_number)
+            .where(SendSlotRow.from_number == OutboxRow.from_number, SendSlotRow.next_at > now)
+            .exists()
+        )
+        query = query.where(or_(OutboxRow.kind == "alert", ~slot_busy))
+    query = query.order_by(OutboxRow.priority, OutboxRow.due_at, OutboxRow.id).limit(limit)
+    # A look first, without a write lock: most passes find nothing to claim, and on SQLite a
+    # write transaction per pass would hold up the webhooks' group commits.
+    async with reader(engine).connect() as connection:
+        if (await connection.execute(query.with_only_columns(OutboxRow.id))).first() is None:
+            return []
     async with engine.begin() as connection:
-        query = select(OutboxRow).where(_claimable(now))
-        if alerts_only:
-            query = query.where(OutboxRow.kind == "alert")
-        query = query.order_by(OutboxRow.priority, OutboxRow.due_at, OutboxRow.id).limit(limit)
         rows = list(await connection.execute(_locking(connection, query)))
         taken = {row.id for row in rows}
         rows += await _siblings(connection, now, rows, taken)
@@ -197,6 +213,10 @@ async def claim_due(
 async def expire_sending(engine: AsyncEngine, now: datetime) -> int:
     """Rows left in `sending` by a worker that stopped mid-send: whether Twilio got them is
     unknown, so they are reconciled rather than sent again."""
+    stale = and_(OutboxRow.state == "sending", OutboxRow.lease_until < now)
+    async with reader(engine).connect() as connection:
+        if (await connection.execute(select(OutboxRow.id).where(stale).limit(1))).first() is None:
+            return 0
     async with engine.begin() as connection:
         result = await connection.execute(
             update(OutboxRow)
@@ -229,7 +249,7 @@ async def release_claims(
 
 
 async def count_due(engine: AsyncEngine, now: datetime) -> int:
-    async with engine.connect() as connection:
+    async with reader(engine).connect() as connection:
         return int(
             (
                 await connection.execute(
@@ -244,7 +264,7 @@ async def count_due(engine: AsyncEngine, now: datetime) -> int:
 async def pending_held(engine: AsyncEngine, now: datetime) -> list[Claim]:
     """Held rows waiting for a later opening (read, not claimed: they are moved only with a
     conditional update)."""
-    async with engine.connect() as connection:
+    async with reader(engine).connect() as connection:
         rows = await connection.execute(
             select(OutboxRow).where(
                 OutboxRow.state == "pending",

@@ -160,6 +160,7 @@ class DeliveryWorker:
         self._config_version: int | None = None
         self._retention_checked: datetime | None = None
         self._next_due: datetime | None = None
+        self._busy_numbers: set[str] = set()
         self._direct = DirectAlerts(
             vault=vault,
             sender=sender,
@@ -251,9 +252,16 @@ class DeliveryWorker:
         handled = 0
         started = time.monotonic()
         units = _units(claims)
+        self._busy_numbers.clear()
+        waiting: list[str] = []
         for position, (lead, others) in enumerate(units):
             if self._stopping:
                 break
+            if lead.priority != PRIORITY_ALERT and lead.from_number in self._busy_numbers:
+                # Its number just used its send slot: back to the queue in one statement below,
+                # rather than a transaction each to defer it.
+                waiting.extend(claim.id for claim in (lead, *others))
+                continue
             if time.monotonic() - started > self._lease.total_seconds() / 2:
                 # Slow sends used up half the lease, and `now` is getting stale: the rest goes
                 # back now rather than its leases running out under this worker.
@@ -265,6 +273,8 @@ class DeliveryWorker:
                 break
             await self._handle(lead, others, now)
             handled += 1
+        if waiting:
+            await release_claims(self._engine, self.worker_id, waiting)
         if not alerts_only:
             await self._retention(now)
             self._metrics.outbox_pending.set(await count_due(self._engine, now))
@@ -373,6 +383,7 @@ class DeliveryWorker:
                 if free_at is not None:
                     await outcomes.defer(connection, lead, due_at=free_at)
                     self._note_due(free_at)
+                    self._busy_numbers.add(lead.from_number)
                     return None
         except _LostClaimError:
             log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self.worker_id)

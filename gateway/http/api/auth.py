@@ -9,6 +9,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.api_services.caller import Caller
 from gateway.api_services.errors import UnauthorizedError
+from gateway.db.engine import reader
 from gateway.http.api.errors import is_api_path
 from gateway.http.keys import RUNTIME
 from gateway.tokens import authenticate
@@ -35,7 +36,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     info = None
     if len(token) <= _MAX_TOKEN:
         runtime = request.app[RUNTIME]
-        async with runtime.engine.connect() as connection:
+        async with reader(runtime.engine).connect() as connection:
             info = await authenticate(connection, token, runtime.clock.now())
     if info is None:
         # One answer for wrong, revoked and expired tokens: which one is no one's business.
