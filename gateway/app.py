@@ -27,6 +27,7 @@ from gateway.spool import Spool
 from gateway.twilio.sender import SmsSender
 from gateway.twilio.signature import SignatureChecker
 from gateway.vault import Vault
+from gateway.web import setup_web
 from gateway.writer import GroupWriter
 from rules.crisis import detect_crisis
 
@@ -64,12 +65,18 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(twilio_webhooks.routes)
     setup_api(app)
+    setup_web(app)
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         vault = Vault.from_settings(settings)
         metrics = Metrics()
-        config = ConfigCache(engine, vault, settings.config_refresh_seconds)
+        config = ConfigCache(
+            engine,
+            vault,
+            settings.config_refresh_seconds,
+            snapshot=settings.spool_dir / "config.snapshot",
+        )
         writer = GroupWriter(settings.database_url)
         spool = Spool(settings.spool_dir, vault.keys)
         sender = deps.sender or build_sender(settings, echo=settings.env == "development")

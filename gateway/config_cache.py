@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.config_snapshot import load_snapshot, save_snapshot
 from gateway.db.engine import reader
 from gateway.directory import Directory, build_directory
 from gateway.practice_config import load_config, read_config_version
@@ -18,10 +20,13 @@ log = structlog.get_logger(__name__)
 
 
 class ConfigCache:
-    def __init__(self, engine: AsyncEngine, vault: Vault, interval: float) -> None:
+    def __init__(
+        self, engine: AsyncEngine, vault: Vault, interval: float, snapshot: Path | None = None
+    ) -> None:
         self._engine = reader(engine)
         self._vault = vault
         self._interval = interval
+        self._snapshot = snapshot
         self._directory: Directory | None = None
         self._task: asyncio.Task[None] | None = None
         self.database_ok = False
@@ -40,6 +45,10 @@ class ConfigCache:
                     config = await load_config(connection, self._vault)
                     self._directory = build_directory(config, self._vault)
                     log.info("config_loaded", version=config.version)
+                    if self._snapshot is not None:
+                        await asyncio.to_thread(
+                            save_snapshot, self._snapshot, self._vault.keys, config
+                        )
         except (SQLAlchemyError, OSError) as exc:
             if self.database_ok or self._directory is None:
                 log.warning("config_refresh_failed", error_type=type(exc).__name__)
@@ -54,7 +63,11 @@ class ConfigCache:
             await self.refresh()
 
     async def start(self) -> None:
-        await self.refresh()
+        if not await self.refresh() and self._snapshot is not None:
+            config = load_snapshot(self._snapshot, self._vault.keys)
+            if config is not None:
+                self._directory = build_directory(config, self._vault)
+                log.warning("config_loaded_from_snapshot", version=config.version)
         self._task = asyncio.create_task(self._poll(), name="config-refresh")
 
     async def stop(self) -> None:

@@ -72,7 +72,7 @@ SAFE_KEYS: Final = frozenset(
     }
 )
 # Values the pipeline writes itself, never from a caller: left whole.
-_UNMASKED_KEYS: Final = frozenset({"timestamp", "level", "logger", "error_trace"})
+_UNMASKED_KEYS: Final = frozenset({"timestamp", "level", "logger", "error_trace", "host", "port"})
 REDACTED: Final = "[redacted]"
 # Seven or more digits, optionally behind a plus and with separators: phone-number shaped.
 _PHONE_LIKE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")

@@ -57,6 +57,11 @@ class _Pending:
     done: concurrent.futures.Future[Any]
 
 
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class WriterClosedError(RuntimeError):
     """The writer is shutting down and takes no more jobs."""
 
@@ -95,7 +100,11 @@ class GroupWriter:
             raise WriterClosedError
         done: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._loop.call_soon_threadsafe(self._queue.put_nowait, _Pending(job, done))
-        return await asyncio.shield(asyncio.wrap_future(done))
+        result = asyncio.wrap_future(done)
+        # A caller that timed out no longer looks at the outcome: mark it seen, so that asyncio
+        # does not log a failure that the caller already handled by spooling.
+        result.add_done_callback(_seen)
+        return await asyncio.shield(result)
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()

@@ -115,3 +115,24 @@ async def test_with_neither_database_nor_spool_only_crisis_messages_are_answered
     assert crisis[0] == 200
     assert "988" in crisis[1]
     assert ordinary[0] == 503
+
+
+async def test_a_gateway_restarted_during_an_outage_answers_from_its_last_configuration(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    await import_practice(settings)
+    async with outage(settings) as (reachable, switch):
+        first = await aiohttp_client(make_app(reachable, clock))
+        await first.close()
+        await switch.cut()
+        restarted = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
+        ready = await (await restarted.get("/readyz")).json()
+        status, body = await send_sms(restarted, RILEY, LEE_NUMBER, CRISIS)
+        await restarted.close()
+        await switch.restore()
+    assert ready["ready"] is True
+    if reachable.database_url.startswith("postgresql"):
+        # Only PostgreSQL is unreachable here; SQLite is locked for writes, readable.
+        assert ready["database"] == "unavailable"
+    assert status == 200
+    assert "988" in body

@@ -1,0 +1,71 @@
+"""The last configuration this process loaded, kept on disk (encrypted) for a start-up during
+a database outage: without it a restarted gateway could not answer even a crisis message."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from gateway.crypto import DecryptionError, KeyRing, aad
+from gateway.practice_config import ClientInfo, Period, PracticeConfig, PracticeInfo, TherapistInfo
+
+_AAD = aad("config", "snapshot", "1")
+
+
+def _periods(items: list[dict[str, Any]]) -> tuple[Period, ...]:
+    return tuple(
+        Period(date.fromisoformat(p["start"]), date.fromisoformat(p["end"]), p["note"])
+        for p in items
+    )
+
+
+def _encode(config: PracticeConfig) -> str:
+    data = asdict(config)
+    data["opted_out"] = sorted(config.opted_out)
+    return json.dumps(
+        data, default=lambda value: value.isoformat() if isinstance(value, date) else str(value)
+    )
+
+
+def _decode(text: str) -> PracticeConfig:
+    data = json.loads(text)
+    practice = data["practice"]
+    return PracticeConfig(
+        practice=(
+            PracticeInfo(**{**practice, "closed": _periods(practice["closed"])})
+            if practice is not None
+            else None
+        ),
+        therapists={
+            key: TherapistInfo(
+                **{
+                    **item,
+                    "time_off": _periods(item["time_off"]),
+                    "time_off_ids": tuple(item["time_off_ids"]),
+                }
+            )
+            for key, item in data["therapists"].items()
+        },
+        clients={key: ClientInfo(**item) for key, item in data["clients"].items()},
+        version=data["version"],
+        opted_out=frozenset(data["opted_out"]),
+    )
+
+
+def save_snapshot(path: Path, keys: KeyRing, config: PracticeConfig) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(keys.encrypt(_encode(config), _AAD))
+    os.replace(temporary, path)
+
+
+def load_snapshot(path: Path, keys: KeyRing) -> PracticeConfig | None:
+    """The saved configuration, or None when there is none that these keys can read."""
+    try:
+        return _decode(keys.decrypt(path.read_bytes(), _AAD))
+    except (OSError, DecryptionError, ValueError, KeyError, TypeError):
+        return None
