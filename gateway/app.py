@@ -19,6 +19,7 @@ from gateway.delivery.worker import DeliveryWorker
 from gateway.http import health, twilio_webhooks
 from gateway.http.api import setup_api
 from gateway.http.keys import RUNTIME
+from gateway.http.request_id import request_id_middleware
 from gateway.inbound import InboundService
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime
@@ -61,7 +62,7 @@ async def _drain_spool(runtime: Runtime, delivery: DeliveryWorker) -> None:
 
 def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
     deps = deps or Deps()
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[request_id_middleware])
     app.add_routes(health.routes)
     app.add_routes(twilio_webhooks.routes)
     setup_api(app)

@@ -36,3 +36,15 @@ async def test_ready_reports_a_database_outage_without_turning_unready(
     ready = await client.get("/readyz")
     assert ready.status == 200
     assert (await ready.json())["database"] == "unavailable"
+
+
+async def test_every_response_carries_a_request_id(
+    settings: Settings, aiohttp_client: ClientFactory
+) -> None:
+    client = await aiohttp_client(create_app(settings, Deps(run_worker=False)))
+    generated = await client.get("/healthz")
+    assert len(generated.headers["X-Request-Id"]) == 32
+    kept = await client.get("/healthz", headers={"X-Request-Id": "abc-123-def"})
+    assert kept.headers["X-Request-Id"] == "abc-123-def"
+    refused = await client.get("/healthz", headers={"X-Request-Id": "+15557654321 <x>"})
+    assert refused.headers["X-Request-Id"] != "+15557654321 <x>"
