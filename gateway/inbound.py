@@ -8,7 +8,6 @@ directly: a crisis reply never waits for the database.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
@@ -29,14 +28,13 @@ from gateway.vault import Vault
 from gateway.writer import GroupWriter, WriterClosedError
 from rules.decisions import Decision
 from rules.engine import Facts, decide
-from rules.model import InboundSms, SenderHistory
+from rules.model import SenderHistory
 
 log = structlog.get_logger(__name__)
 
 # How long a webhook waits for its batch's commit before it spools instead: well inside
 # Twilio's 15-second webhook timeout.
 COMMIT_TIMEOUT: Final = 5.0
-_PHONE = re.compile(r"\+[1-9]\d{6,14}")
 
 # Sends crisis alerts straight to Twilio while the outbox cannot be written.
 DirectAlerter = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
@@ -121,9 +119,7 @@ class InboundService:
             sender_index, now, opted_out=sender_index in directory.opted_out
         )
         facts = self.facts(directory, form, sender_index, history)
-        decision = decide(
-            InboundSms(form.body, now, _PHONE.fullmatch(form.from_number) is not None), facts
-        )
+        decision = decide(form.sms(now), facts)
         twiml = messaging_response(decision.reply)
         client_id = facts.client.id if facts.client is not None else None
         recorder = InboundRecorder(self._vault, directory, now, form, client_id)

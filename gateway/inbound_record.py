@@ -3,9 +3,10 @@ and ready for one transaction (or for the spool while the database is away)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, assert_never
+from typing import Any, Final, assert_never
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent
@@ -25,7 +26,11 @@ from rules.decisions import (
     RelayToClient,
     Reply,
 )
+from rules.model import InboundSms
 from rules.notices import crisis_alert_text, forward_text, notify_text, opt_out_notice
+
+# E.164: what a phone number looks like; short codes and alphanumeric senders do not.
+_PHONE: Final = re.compile(r"\+[1-9]\d{6,14}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +41,10 @@ class InboundSmsForm:
     from_number: str
     to_number: str
     body: str
+
+    def sms(self, at: datetime) -> InboundSms:
+        """The message as the rules see it (the webhook and the preview alike)."""
+        return InboundSms(self.body, at, _PHONE.fullmatch(self.from_number) is not None)
 
 
 def flags_column(flags: tuple[str, ...]) -> str:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -15,10 +14,8 @@ from gateway.api_services.instants import utc
 from gateway.inbound import InboundService
 from gateway.inbound_record import InboundSmsForm
 from rules.engine import decide
-from rules.model import InboundSms, SenderHistory
+from rules.model import SenderHistory
 
-# As the webhook tells phone numbers from short codes and alphanumeric senders.
-_PHONE: Final = re.compile(r"\+[1-9]\d{6,14}")
 # The rules look a year ahead of `at`; far outside this range a preview means nothing, and
 # calendars and time zones stop being defined.
 EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
@@ -62,9 +59,7 @@ def preview(context: ApiContext, caller: Caller, request: PreviewRequest) -> Pre
     # an opt-out stands, as it would for the webhook.
     history = SenderHistory(opted_out=sender_index in directory.opted_out)
     facts = InboundService.facts(directory, form, sender_index, history)
-    decision = decide(
-        InboundSms(request.body, request.at, _PHONE.fullmatch(request.sender) is not None), facts
-    )
+    decision = decide(form.sms(request.at), facts)
     return PreviewResult(
         rule=decision.rule,
         reason=decision.reason,
