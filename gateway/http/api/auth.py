@@ -8,7 +8,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.api_services.caller import Caller
-from gateway.api_services.errors import UnauthorizedError
+from gateway.api_services.errors import ForbiddenError, UnauthorizedError
+from gateway.audit.store import AuditEvent, append_events
 from gateway.db.engine import reader
 from gateway.http.api.errors import is_api_path
 from gateway.http.keys import RUNTIME
@@ -42,7 +43,28 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         # One answer for wrong, revoked and expired tokens: which one is no one's business.
         raise UnauthorizedError("the token is not valid (unknown, revoked or expired)")
     request[CALLER] = Caller.from_token(info)
-    return await handler(request)
+    try:
+        return await handler(request)
+    except ForbiddenError:
+        await _audit_denial(request, info.id)
+        raise
+
+
+async def _audit_denial(request: web.Request, token_id: str) -> None:
+    """A known caller refused for their role is recorded: who tried what. (Unknown tokens are
+    not, or anyone could grow the chain without limit.)"""
+    runtime = request.app[RUNTIME]
+    route = request.match_info.route.resource
+    where = route.canonical if route is not None else request.path
+    event = AuditEvent(
+        runtime.clock.now(),
+        f"token:{token_id}",
+        "access_denied",
+        where,
+        {"method": request.method, "status": 403},
+    )
+    async with runtime.engine.begin() as connection:
+        await append_events(connection, [event])
 
 
 def caller_of(request: web.Request) -> Caller:

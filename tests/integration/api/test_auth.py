@@ -10,6 +10,7 @@ from gateway.http.api.routes import all_operations
 from gateway.http.api.spec import ADMIN, THERAPIST, Operation
 from gateway.settings import Settings
 from tests.integration.api.conftest import Api, Client, Tokens, issue_token
+from tests.integration.conftest import table_rows
 from tests.support.clock import FixedClock
 
 SOME_ID = "0" * 32
@@ -110,3 +111,17 @@ async def test_a_therapist_cannot_touch_another_therapists_availability(
 async def test_the_token_check_leaves_other_routes_alone(gateway: Client) -> None:
     assert (await gateway.get("/healthz")).status == 200
     assert (await gateway.get("/api/v2/messages")).status == 404
+
+
+async def test_a_refusal_for_the_callers_role_is_audited(
+    lee: Api, tokens: Tokens, imported: Settings
+) -> None:
+    answer = await lee.get("/audit")
+    assert answer.status == 403
+    denials = [
+        row for row in await table_rows(imported, "audit_events") if row.action == "access_denied"
+    ]
+    assert len(denials) == 1
+    token_id = tokens.lee.removeprefix("bgw_").split("_")[0]
+    assert denials[0].actor == f"token:{token_id}"
+    assert denials[0].subject == "/api/v1/audit"
