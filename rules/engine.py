@@ -163,7 +163,6 @@ def _delivery(reach: _Reach) -> tuple[Effect, ...]:
 def _keyword(
     facts: Facts, reach: _Reach | None, flags: list[str], kind: Keyword, word: str
 ) -> Decision:
-    history = facts.history
     effects: list[Effect] = []
     if kind == "opt_out":
         flags.append("opt_out")
@@ -180,11 +179,10 @@ def _keyword(
             f"carrier opt-in keyword {word}: recorded, not forwarded; Twilio confirms to the sender"
         )
         return _decision("opt_in", reason, flags, [RecordOptIn(word)], reach)
-    if history.opted_out:
-        reason = f"help keyword {word}: no reply, the sender opted out"
-    else:
-        effects.append(Reply(help_reply(facts.practice.name, facts.practice.country)))
-        reason = f"help keyword {word}: answered with the practice's name and the crisis lines"
+    # Answered even after an opt-out: a client who texts "help" may be in crisis, and the
+    # answer carries the crisis lines.
+    effects.append(Reply(help_reply(facts.practice.name, facts.practice.country)))
+    reason = f"help keyword {word}: answered with the practice's name and the crisis lines"
     return _decision("help", reason, flags, effects, reach)
 
 

@@ -112,9 +112,10 @@ def test_opt_in_is_recorded_without_a_reply() -> None:
     assert decision.effects == (RecordOptIn("UNSTOP"),)
 
 
-def test_help_goes_unanswered_to_an_opted_out_number() -> None:
+def test_help_is_answered_with_the_crisis_lines_even_after_an_opt_out() -> None:
     decision = decide(sms("INFO", TUESDAY_10), facts(history=SenderHistory(opted_out=True)))
-    assert decision.reply is None
+    assert decision.reply is not None
+    assert "988" in decision.reply
 
 
 def test_crisis_reply_ignores_contact_hours_and_opt_out() -> None:
