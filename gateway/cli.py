@@ -7,6 +7,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from gateway.admin_cli import COMMANDS as ADMIN_COMMANDS
 from gateway.classify import run_classify
@@ -18,6 +19,7 @@ from gateway.migrate import upgrade_to_head
 from gateway.practice_file import PracticeFileError, parse_practice_file
 from gateway.serve import serve
 from gateway.settings import Settings, SettingsError
+from gateway.web.user_command import cmd_user_create
 from gateway.worker_command import run_worker
 
 EXIT_OK = 0
@@ -84,14 +86,6 @@ def cmd_keys_new(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def not_yet(feature: str) -> Command:
-    def command(_: argparse.Namespace) -> int:
-        print(f"gateway: {feature} is not available in this version yet", file=sys.stderr)
-        return EXIT_FAILED
-
-    return command
-
-
 def build_parser(commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
     handlers = {
         "migrate": cmd_migrate,
@@ -100,11 +94,12 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
         "worker": cmd_worker,
         "classify": cmd_classify,
         "keys new": cmd_keys_new,
+        "user create": cmd_user_create,
         **(commands or {}),
     }
 
     def handler(name: str) -> Command:
-        return handlers.get(name, not_yet(f"'gateway {name}'"))
+        return handlers[name]
 
     parser = argparse.ArgumentParser(
         prog="gateway", description="Boundary Gateway: an SMS gateway for therapy practices."
@@ -147,6 +142,12 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
     p.add_argument("text")
     p.set_defaults(run=handler("simulate"))
 
+    _add_admin_commands(sub, handler)
+    return parser
+
+
+def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
+    """Keys, tokens, accounts, the audit chain and retention."""
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
         dest="keys_command", required=True
     )
@@ -179,6 +180,17 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
     p.add_argument("id")
     p.set_defaults(run=handler("token revoke"))
 
+    user = sub.add_parser("user", help="accounts for the web pages").add_subparsers(
+        dest="user_command", required=True
+    )
+    p = user.add_parser(
+        "create", help="create an account (password from GATEWAY_USER_PASSWORD or a prompt)"
+    )
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", required=True, choices=["admin", "therapist"])
+    p.add_argument("--therapist")
+    p.set_defaults(run=handler("user create"))
+
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
         dest="audit_command", required=True
     )
@@ -195,7 +207,6 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
     retention.add_parser("run", help="purge bodies older than GATEWAY_RETENTION_DAYS").set_defaults(
         run=handler("retention run")
     )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

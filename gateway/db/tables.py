@@ -239,3 +239,37 @@ class ScheduledJobRow(Base):
 # Escalation looks for recent crisis alerts on every pass; without this it would scan the
 # whole outbox, which only grows.
 Index("ix_outbox_kind_created_at", OutboxRow.kind, OutboxRow.created_at)
+
+
+class UserRow(Base):
+    """A person who signs in to the web pages; the password is kept only as an argon2 hash."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    therapist_id: Mapped[str | None] = mapped_column(ID)
+    created_at: Mapped[datetime]
+
+
+class WebSessionRow(Base):
+    """A signed-in browser; the cookie's secret is stored only as a keyed hash."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(DIGEST, primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class LoginAttemptRow(Base):
+    """Sign-in attempts per email (hashed: people type passwords into the wrong field), for
+    the lock-out after repeated failures."""
+
+    __tablename__ = "login_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email_key: Mapped[str] = mapped_column(DIGEST, index=True)
+    at: Mapped[datetime]
+    succeeded: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,1 @@
+"""One module per page; each handler parses, calls a use case and renders."""

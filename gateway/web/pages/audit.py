@@ -1,0 +1,161 @@
+"""The admin's audit page: messages and audit events filtered by client, therapist, flag and
+dates, the chain's verification at the top, a body only after a reason, and the export."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from gateway.api_services import export as export_service
+from gateway.api_services.errors import InvalidInputError
+from gateway.api_services.messages import (
+    MessageFilter,
+    MessageSummary,
+    list_messages,
+    read_message,
+)
+from gateway.http.api import export as export_format
+from gateway.http.api.parsing import path_id
+from gateway.http.keys import RUNTIME
+from gateway.web.audit_trail import audit_trail
+from gateway.web.page import api_context, display_zone, form, render, require_admin
+
+FLAGS: Final = ("crisis", "after_hours", "unknown_sender", "opt_out")
+SHOWN: Final = 200
+MAX_REASON: Final = 500
+
+Errors = dict[str, str]
+
+
+def _day_start(text: str, zone: str, name: str, errors: Errors) -> datetime | None:
+    if not text.strip():
+        return None
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        errors[name] = "Enter a date as YYYY-MM-DD."
+        return None
+    return datetime.combine(day, time(), tzinfo=ZoneInfo(zone))
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    who = require_admin(request)
+    context = api_context(request)
+    directory = context.directory()
+    zone = display_zone(request)
+    query = {
+        name: request.query.get(name, "").strip()
+        for name in ("client", "therapist", "flag", "since", "until")
+    }
+    errors: Errors = {}
+    if query["client"] and query["client"] not in directory.config.clients:
+        errors["client"] = "Choose a client from the list."
+    if query["therapist"] and query["therapist"] not in directory.config.therapists:
+        errors["therapist"] = "Choose a therapist from the list."
+    if query["flag"] and query["flag"] not in FLAGS:
+        errors["flag"] = "Choose a flag from the list."
+    since = _day_start(query["since"], zone, "since", errors)
+    until_day = _day_start(query["until"], zone, "until", errors)
+    # The "until" date is included: the list runs to the end of that day.
+    until = until_day + timedelta(days=1) if until_day is not None else None
+    messages: tuple[MessageSummary, ...] = ()
+    more = False
+    trail = None
+    if not errors:
+        page = await list_messages(
+            context,
+            who,
+            MessageFilter(
+                client=query["client"] or None,
+                therapist=query["therapist"] or None,
+                flag=query["flag"] or None,
+                since=since,
+                until=until,
+            ),
+            limit=SHOWN,
+            cursor=None,
+        )
+        messages, more = page.items, page.next is not None
+        trail = await audit_trail(request.app[RUNTIME].engine, who, since=since, until=until)
+    return render(
+        request,
+        "audit.html",
+        {
+            "query": query,
+            "errors": errors,
+            "messages": messages,
+            "more": more,
+            "trail": trail,
+            "clients": sorted(directory.config.clients),
+            "therapists": sorted(directory.config.therapists),
+            "flags": FLAGS,
+            "zone": zone,
+        },
+        status=400 if errors else 200,
+    )
+
+
+async def _message_page(
+    request: web.Request, message_id: str, *, errors: Errors | None = None, status: int = 200
+) -> web.Response:
+    require_admin(request)
+    return render(
+        request,
+        "audit_message.html",
+        {
+            "message_id": message_id,
+            "errors": errors or {},
+            "detail": None,
+            "zone": display_zone(request),
+        },
+        status=status,
+    )
+
+
+async def show_message(request: web.Request) -> web.StreamResponse:
+    return await _message_page(request, path_id(request, "message", "message"))
+
+
+async def read_body(request: web.Request) -> web.StreamResponse:
+    who = require_admin(request)
+    message_id = path_id(request, "message", "message")
+    reason = (await form(request)).get("reason", "").strip()
+    if not reason:
+        errors = {"reason": "Give a reason before opening a message; it is kept in the audit log."}
+        return await _message_page(request, message_id, errors=errors, status=400)
+    if len(reason) > MAX_REASON or "\n" in reason:
+        errors = {"reason": f"Give the reason on one line, under {MAX_REASON} characters."}
+        return await _message_page(request, message_id, errors=errors, status=400)
+    detail = await read_message(api_context(request), who, message_id, reason)
+    return render(
+        request,
+        "audit_message.html",
+        {"message_id": message_id, "errors": {}, "detail": detail, "zone": display_zone(request)},
+    )
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    who = require_admin(request)
+    fields = await form(request)
+    reason = fields.get("reason", "").strip()
+    chosen = fields.get("format", "csv")
+    if not reason or len(reason) > MAX_REASON or chosen not in ("csv", "jsonl"):
+        raise InvalidInputError("an export needs a reason (one line) and a format (csv or jsonl)")
+    file_format: export_service.ExportFormat = "csv" if chosen == "csv" else "jsonl"
+    rows = await export_service.export_messages(
+        api_context(request), who, export_service.ExportRequest(reason, file_format)
+    )
+    # The API's own writers, so that the page and the API export the very same shape.
+    if file_format == "csv":
+        body, content_type = export_format._csv(rows), export_format.CSV
+    else:
+        body, content_type = export_format._jsonl(rows), export_format.JSONL
+    return web.Response(
+        body=body,
+        content_type=content_type,
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="messages.{file_format}"'},
+    )

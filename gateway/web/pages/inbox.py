@@ -1,0 +1,97 @@
+"""The therapist's inbox: recent messages from their own clients with their flags, one
+conversation at a time, and a reply box under the same boundaries as the API."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from aiohttp import web
+
+from gateway.api_services import replies
+from gateway.api_services.errors import ConflictError, InvalidInputError
+from gateway.api_services.messages import MessageFilter, list_messages
+from gateway.http.api.parsing import path_id
+from gateway.web.conversation import read_conversation
+from gateway.web.page import api_context, display_zone, form, render, require_therapist
+
+RECENT: Final = 100
+MAX_BODY: Final = 1600
+MAX_REASON: Final = 500
+
+Errors = dict[str, str]
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    who = require_therapist(request)
+    context = api_context(request)
+    page = await list_messages(context, who, MessageFilter(), limit=RECENT, cursor=None)
+    clients = context.directory().config.clients
+    own = sorted(
+        (c for c in clients.values() if c.therapist_id == who.therapist_id), key=lambda c: c.name
+    )
+    names = {c.id: c.name for c in own}
+    return render(
+        request,
+        "inbox.html",
+        {"messages": page.items, "clients": own, "names": names, "zone": display_zone(request)},
+    )
+
+
+async def _conversation(
+    request: web.Request,
+    client_id: str,
+    *,
+    errors: Errors | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> web.Response:
+    who = require_therapist(request)
+    conversation = await read_conversation(api_context(request), who, client_id)
+    return render(
+        request,
+        "conversation.html",
+        {
+            "conversation": conversation,
+            "errors": errors or {},
+            "values": values or {},
+            "sent": request.query.get("sent"),
+            "zone": display_zone(request),
+        },
+        status=status,
+    )
+
+
+async def show(request: web.Request) -> web.StreamResponse:
+    return await _conversation(request, path_id(request, "client", "client"))
+
+
+async def reply(request: web.Request) -> web.StreamResponse:
+    who = require_therapist(request)
+    client_id = path_id(request, "client", "client")
+    fields = await form(request)
+    body = fields.get("body", "")
+    urgent = fields.get("urgent") == "on"
+    reason = fields.get("reason", "").strip()
+    errors: Errors = {}
+    if not body.strip():
+        errors["body"] = "Write the message first."
+    elif len(body) > MAX_BODY:
+        errors["body"] = f"A text message holds at most {MAX_BODY} characters."
+    if urgent and not reason:
+        errors["reason"] = "An urgent message needs a reason (it is kept in the audit log)."
+    elif len(reason) > MAX_REASON or "\n" in reason:
+        errors["reason"] = f"Give the reason on one line, under {MAX_REASON} characters."
+    if errors:
+        return await _conversation(request, client_id, errors=errors, values=fields, status=400)
+    try:
+        sent = await replies.send_reply(
+            api_context(request),
+            who,
+            replies.ReplyRequest(client_id, body, urgent, reason or None),
+        )
+    except (ConflictError, InvalidInputError) as exc:
+        return await _conversation(
+            request, client_id, errors={"body": exc.message}, values=fields, status=409
+        )
+    # Back to the page by GET, so that reloading it cannot send the reply twice.
+    raise web.HTTPSeeOther(f"/inbox/{client_id}?sent={sent.id}")

@@ -1,0 +1,139 @@
+"""The pages over HTTP: availability edits go through the API's use cases, validation errors
+save nothing, and each role sees only its own."""
+
+from __future__ import annotations
+
+from gateway.settings import Settings
+from tests.integration.conftest import table_rows
+from tests.web.conftest import ADMIN_EMAIL, LEE_EMAIL, OKAFOR_EMAIL, Browser
+
+
+async def lee_hours(settings: Settings) -> dict[str, list[str]]:
+    [lee] = [row for row in await table_rows(settings, "therapists") if row.id == "lee"]
+    return dict(lee.hours)
+
+
+async def test_the_state_line_follows_the_hours(pages: Browser) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    page = await pages.get("/availability/lee")
+    assert "Open until 5:00 PM EST" in page.text
+    removed = await pages.post(
+        "/availability/lee/windows/remove", {"day": "tue", "window": "09:00-17:00"}, csrf=page.csrf
+    )
+    assert removed.status == 303
+    after = await pages.get("/availability/lee")
+    assert "Closed; next opening tomorrow at 9:00 AM EST" in after.text
+
+
+async def test_an_overnight_window_is_added(pages: Browser, imported: Settings) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    token = await pages.form_token("/availability/lee")
+    page = await pages.post(
+        "/availability/lee/windows", {"day": "fri", "start": "21:00", "end": "02:00"}, csrf=token
+    )
+    assert page.status == 303
+    assert (await lee_hours(imported))["fri"] == ["21:00-02:00"]
+
+
+async def test_an_invalid_window_is_shown_next_to_the_field_and_nothing_is_saved(
+    pages: Browser, imported: Settings
+) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    before = await lee_hours(imported)
+    audit_before = len(await table_rows(imported, "audit_events"))
+    token = await pages.form_token("/availability/lee")
+    page = await pages.post(
+        "/availability/lee/windows", {"day": "sat", "start": "10:00", "end": "10:00"}, csrf=token
+    )
+    assert page.status == 400
+    assert 'id="end-error"' in page.text
+    assert "starts and ends at the same time" in page.text
+    bad_date = await pages.post(
+        "/availability/lee/time-off",
+        {"first_day": "2026-12-20", "last_day": "2026-12-10", "note": "trip"},
+        csrf=token,
+    )
+    assert bad_date.status == 400
+    assert 'id="last_day-error"' in bad_date.text
+    assert await lee_hours(imported) == before
+    assert len(await table_rows(imported, "time_off")) == 1
+    assert len(await table_rows(imported, "audit_events")) == audit_before
+
+
+async def test_time_off_and_public_holidays_are_saved(pages: Browser, imported: Settings) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    token = await pages.form_token("/availability/lee")
+    added = await pages.post(
+        "/availability/lee/time-off",
+        {"first_day": "2027-02-01", "last_day": "2027-02-05", "note": "Conference"},
+        csrf=token,
+    )
+    assert added.status == 303
+    assert "Conference" in (await pages.get("/availability/lee")).text
+    await pages.post("/availability/lee/holidays", {}, csrf=token)
+    [lee] = [row for row in await table_rows(imported, "therapists") if row.id == "lee"]
+    assert lee.public_holidays is False
+
+
+async def test_a_therapist_cannot_see_another_therapists_availability(pages: Browser) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    assert (await pages.get("/availability/okafor")).status == 403
+
+
+async def test_a_therapist_cannot_open_another_therapists_client(pages: Browser) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    assert (await pages.get("/inbox/c1001")).status == 200
+    assert (await pages.get("/inbox/c2001")).status == 404
+    assert (await pages.get("/inbox/nobody")).status == 404
+
+
+async def test_a_reply_outside_hours_is_held(
+    pages: Browser, imported: Settings, clock: object
+) -> None:
+    await pages.sign_in(OKAFOR_EMAIL)
+    # Tuesday 09:00 in Chicago: Sam Okafor opens at 10:00.
+    token = await pages.form_token("/inbox/c2001")
+    page = await pages.post("/inbox/c2001/reply", {"body": "See you at 3."}, csrf=token)
+    assert page.status == 303
+    shown = await pages.get(page.location or "")
+    assert "Your reply is held until Tue Dec 1, 10:00 AM CST" in shown.text
+    [outbox] = await table_rows(imported, "outbox")
+    assert outbox.kind == "reply"
+
+
+async def test_an_urgent_reply_needs_a_reason(pages: Browser, imported: Settings) -> None:
+    await pages.sign_in(OKAFOR_EMAIL)
+    token = await pages.form_token("/inbox/c2001")
+    page = await pages.post(
+        "/inbox/c2001/reply", {"body": "Call me.", "urgent": "on", "reason": ""}, csrf=token
+    )
+    assert page.status == 400
+    assert 'id="reason-error"' in page.text
+    assert await table_rows(imported, "outbox") == []
+
+
+async def test_pages_for_admins_are_refused_to_therapists(pages: Browser) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    assert (await pages.get("/audit")).status == 403
+
+
+async def test_an_admin_exports_with_a_reason(pages: Browser) -> None:
+    await pages.sign_in(ADMIN_EMAIL)
+    token = await pages.form_token("/audit")
+    page = await pages.post(
+        "/audit/export", {"reason": "annual review", "format": "csv"}, csrf=token
+    )
+    assert page.status == 200
+    assert page.text.startswith("id,direction,client")
+    refused = await pages.post("/audit/export", {"reason": "", "format": "csv"}, csrf=token)
+    assert refused.status == 400
+
+
+async def test_every_page_renders_for_its_people(pages: Browser) -> None:
+    await pages.sign_in(ADMIN_EMAIL)
+    for path in ("/availability", "/availability/okafor", "/preview", "/audit", "/overview"):
+        assert (await pages.get(path)).status == 200, path
+    therapist = Browser(pages.client)
+    await therapist.sign_in(LEE_EMAIL)
+    for path in ("/availability/lee", "/preview", "/inbox", "/inbox/c1002", "/overview"):
+        assert (await therapist.get(path)).status == 200, path
