@@ -51,12 +51,15 @@ class Deps:
 async def _drain_spool(runtime: Runtime, delivery: DeliveryWorker) -> None:
     """Write spooled messages whenever the database takes them again."""
     while True:
-        if runtime.spool.pending():
+        waiting = len(runtime.spool.pending())
+        if waiting:
             try:
                 if await runtime.inbound.replay_spool():
                     delivery.wake()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("spool_replay_waiting", error_type=type(exc).__name__)
+            waiting = len(runtime.spool.pending())
+        runtime.metrics.spool_pending.set(waiting)
         await asyncio.sleep(SPOOL_RETRY_SECONDS)
 
 

@@ -70,10 +70,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_worker(_: argparse.Namespace) -> int:
+def cmd_worker(args: argparse.Namespace) -> int:
     settings = command_settings()
     _configure_logging(settings)
-    run_worker(settings)
+    run_worker(settings, metrics_host=args.metrics_host, metrics_port=args.metrics_port)
     return EXIT_OK
 
 
@@ -127,9 +127,21 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
     )
     p.set_defaults(run=handler("serve"))
 
-    sub.add_parser("worker", help="run the delivery worker alone").set_defaults(
-        run=handler("worker")
+    p = sub.add_parser("worker", help="run the delivery worker alone")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="P",
+        help="serve /metrics and /healthz on this port (default: no HTTP server)",
     )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="H",
+        help="address for --metrics-port (default: 127.0.0.1)",
+    )
+    p.set_defaults(run=handler("worker"))
 
     p = sub.add_parser("classify", help="crisis-classify messages read one per line from stdin")
     p.add_argument("--country", default="US")

@@ -8,7 +8,7 @@ directly: a crisis reply never waits for the database.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final
 
 import structlog
@@ -17,12 +17,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.answers import AnswerCache
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
+from gateway.delivery.direct import DirectAttempt
 from gateway.directory import Directory
 from gateway.inbound_job import Duplicate, InboundJob, InboundResult
 from gateway.inbound_record import InboundRecorder, InboundSmsForm
 from gateway.metrics import Metrics
 from gateway.sender_memory import SenderMemory
-from gateway.spool import Spool
+from gateway.spool import Spool, settle_direct_alerts
 from gateway.twilio.twiml import messaging_response
 from gateway.vault import Vault
 from gateway.writer import GroupWriter, WriterClosedError
@@ -36,8 +37,9 @@ log = structlog.get_logger(__name__)
 # Twilio's 15-second webhook timeout.
 COMMIT_TIMEOUT: Final = 5.0
 
-# Sends crisis alerts straight to Twilio while the outbox cannot be written.
-DirectAlerter = Callable[[Sequence[dict[str, Any]]], Awaitable[None]]
+# Sends crisis alerts straight to Twilio while the outbox cannot be written; returns the
+# attempts that may have reached Twilio, by outbox row id.
+DirectAlerter = Callable[[Sequence[dict[str, Any]]], Awaitable[Mapping[str, DirectAttempt]]]
 
 
 class NoPracticeError(Exception):
@@ -155,9 +157,8 @@ class InboundService:
     async def _keep_locally(self, job: InboundJob, decision: Decision, cause: Exception) -> str:
         """The database could not record the message: spool it and answer as decided."""
         message_id = job.message["id"]
-        if decision.alert_on_call and self._alert_directly is not None:
-            alerts = [row for row in job.outbox if row["kind"] == "alert"]
-            self._in_background(self._alert_directly(alerts))
+        # The client already has this answer, whatever the database says when it returns.
+        job.answered = True
         try:
             await self._spool.save(job)
         except OSError as exc:
@@ -165,11 +166,26 @@ class InboundService:
             if decision.crisis is None:
                 # Nothing can keep it: Twilio's fallback URL takes over after a 503.
                 raise NotRecordedError from None
-            # A crisis reply goes out even when the message cannot be kept.
+            # A crisis reply and its alert go out even when the message cannot be kept.
+            self._in_background(self._alert_and_settle(job, kept=False))
             return job.twiml
         log.warning("inbound_spooled", message_id=message_id, error_type=type(cause).__name__)
         self._metrics.spooled.inc()
+        self._in_background(self._alert_and_settle(job, kept=True))
         return job.twiml
+
+    async def _alert_and_settle(self, job: InboundJob, *, kept: bool) -> None:
+        alerts = [row for row in job.outbox if row["kind"] == "alert"]
+        if not alerts or self._alert_directly is None:
+            return
+        sent = await self._alert_directly(alerts)
+        if not sent:
+            return
+        # The same job may still be on its way to the database (a commit that outlived the
+        # webhook's wait): settle it there too.
+        settle_direct_alerts(job.outbox, sent)
+        if kept:
+            await self._spool.settle_alerts(job.message["id"], sent)
 
     def _remember(self, sender_index: str, decision: Decision) -> None:
         period = decision.auto_reply_period

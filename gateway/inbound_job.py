@@ -53,6 +53,8 @@ class InboundJob:
     opt_change: dict[str, Any] | None = None
     auto_reply: dict[str, Any] | None = None
     events: list[AuditEvent] = field(default_factory=list)
+    # Answered from the spool while the database was away: the client has `twiml` already.
+    answered: bool = False
 
     @property
     def sid(self) -> str:
@@ -92,7 +94,7 @@ class InboundJob:
                 results.append((Duplicate(stored[job.sid] or job.twiml), []))
                 continue
             message, decision = job.message, job.decision
-            if job.message_id in losers:
+            if job.message_id in losers and not job.answered:
                 # Another process already auto-replied to this sender in this period.
                 message = {**message, "twiml": job.twiml_without_reply}
                 details = {**decision["details"], "reply": False}

@@ -42,6 +42,16 @@ class Metrics:
         self.outbox_pending = Gauge(
             "gateway_outbox_due", "Outbox rows due and not yet sent", registry=self.registry
         )
+        self.outbox_oldest_due = Gauge(
+            "gateway_outbox_oldest_due_seconds",
+            "How long the longest-waiting outbox row still to be sent has been due (0: none)",
+            registry=self.registry,
+        )
+        self.spool_pending = Gauge(
+            "gateway_spool_pending",
+            "Inbound SMS in this process's local spool, waiting for the database",
+            registry=self.registry,
+        )
         self.config_version = Gauge(
             "gateway_config_version",
             "Configuration version loaded in memory",

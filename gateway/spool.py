@@ -12,6 +12,7 @@ import asyncio
 import base64
 import json
 import os
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import structlog
 
 from gateway.audit.store import AuditEvent
 from gateway.crypto import DecryptionError, KeyRing, aad
+from gateway.delivery.direct import DirectAttempt
 from gateway.inbound_job import InboundJob
 from gateway.writer import GroupWriter
 
@@ -66,6 +68,7 @@ def job_to_json(job: InboundJob) -> bytes:
         "outbound_messages": job.outbound_messages,
         "opt_change": job.opt_change,
         "auto_reply": job.auto_reply,
+        "answered": job.answered,
         "events": [
             {
                 "at": e.at,
@@ -92,7 +95,22 @@ def job_from_json(raw: bytes) -> InboundJob:
         opt_change=data["opt_change"],
         auto_reply=data["auto_reply"],
         events=[AuditEvent(**event) for event in data["events"]],
+        answered=data.get("answered", False),
     )
+
+
+def settle_direct_alerts(rows: list[dict[str, Any]], sent: Mapping[str, DirectAttempt]) -> None:
+    """Mark outbox rows whose alert went out directly: sent, or unknown (to be reconciled with
+    Twilio, never sent blindly again). One `update` per row, so a writer thread that inserts the
+    same rows meanwhile sees either the old row or the settled one."""
+    for row in rows:
+        attempt = sent.get(row["id"])
+        if attempt is None:
+            continue
+        if attempt.sid is not None:
+            row.update({"state": "sent", "sid": attempt.sid, "sent_at": attempt.at, "attempts": 1})
+        else:
+            row.update({"state": "unknown", "due_at": attempt.at, "attempts": 1})
 
 
 class Spool:
@@ -123,6 +141,17 @@ class Spool:
 
     async def save(self, job: InboundJob) -> Path:
         return await asyncio.to_thread(self._save_sync, job)
+
+    async def settle_alerts(self, message_id: str, sent: Mapping[str, DirectAttempt]) -> None:
+        """Record in a spooled message that some of its crisis alerts already went out directly,
+        so that whichever worker sends the outbox later does not alert a second time."""
+        path = self._folder / f"{message_id}{_SUFFIX}"
+        try:
+            job = self.load(path)
+        except (OSError, DecryptionError, ValueError, KeyError):
+            return  # already written to the database, or unreadable: nothing to settle
+        settle_direct_alerts(job.outbox, sent)
+        await self.save(job)
 
     def pending(self) -> list[Path]:
         if not self._folder.exists():

@@ -248,17 +248,27 @@ async def release_claims(
     return int(released.rowcount)
 
 
-async def count_due(engine: AsyncEngine, now: datetime) -> int:
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """Rows due and still to be sent, and when the longest-waiting of them became due."""
+
+    count: int
+    oldest_due_at: datetime | None
+
+    def oldest_wait(self, now: datetime) -> timedelta:
+        return now - self.oldest_due_at if self.oldest_due_at is not None else timedelta(0)
+
+
+async def due_backlog(engine: AsyncEngine, now: datetime) -> Backlog:
     async with reader(engine).connect() as connection:
-        return int(
-            (
-                await connection.execute(
-                    select(func.count())
-                    .select_from(OutboxRow)
-                    .where(OutboxRow.state.in_(OPEN_STATES), OutboxRow.due_at <= now)
-                )
-            ).scalar_one()
-        )
+        count, oldest = (
+            await connection.execute(
+                select(func.count(), func.min(OutboxRow.due_at))
+                .select_from(OutboxRow)
+                .where(OutboxRow.state.in_(OPEN_STATES), OutboxRow.due_at <= now)
+            )
+        ).one()
+    return Backlog(count=int(count), oldest_due_at=oldest)
 
 
 async def pending_held(engine: AsyncEngine, now: datetime) -> list[Claim]:

@@ -76,8 +76,10 @@ class DirectAlerts:
         self._status_callback = status_callback
         self._attempts: OrderedDict[str, DirectAttempt] = OrderedDict()
 
-    async def send(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Best effort, a few tries each; outcomes are logged by row id only."""
+    async def send(self, rows: Sequence[dict[str, Any]]) -> dict[str, DirectAttempt]:
+        """Best effort, a few tries each; outcomes are logged by row id only. Returns the
+        attempts that may have reached Twilio, by row id."""
+        attempts: dict[str, DirectAttempt] = {}
         for row in rows:
             row_id = str(row["id"])
             try:
@@ -92,13 +94,16 @@ class DirectAlerts:
                     "direct_alert_unreadable", outbox_id=row_id, error_type=type(exc).__name__
                 )
                 continue
-            await self._send_one(row_id, str(row.get("kind", "alert")), sms)
+            attempt = await self._send_one(row_id, str(row.get("kind", "alert")), sms)
+            if attempt is not None:
+                attempts[row_id] = attempt
+        return attempts
 
     def pop(self, row_id: str) -> DirectAttempt | None:
         """What became of this row's direct send, if it had one; asked once per row."""
         return self._attempts.pop(row_id, None)
 
-    async def _send_one(self, row_id: str, kind: str, sms: OutboundSms) -> None:
+    async def _send_one(self, row_id: str, kind: str, sms: OutboundSms) -> DirectAttempt | None:
         for attempt in range(1, _ATTEMPTS + 1):
             at = self._clock.now()
             outcome = await self._sender.send(sms)
@@ -107,14 +112,14 @@ class DirectAlerts:
                 case Sent(sid=sid):
                     self._remember(row_id, DirectAttempt(sid, at))
                     log.info("direct_alert_sent", outbox_id=row_id, sid=sid)
-                    return
+                    return self._attempts[row_id]
                 case Unknown():
                     self._remember(row_id, DirectAttempt(None, at))
                     log.warning("direct_alert_unknown", outbox_id=row_id)
-                    return
+                    return self._attempts[row_id]
                 case Rejected(code=code, status=status):
                     log.error("direct_alert_failed", outbox_id=row_id, code=code or status)
-                    return
+                    return None
                 case RetryLater(retry_after=retry_after):
                     log.warning("direct_alert_retry", outbox_id=row_id, attempt=attempt)
                     if attempt < _ATTEMPTS:
@@ -122,6 +127,7 @@ class DirectAlerts:
                 case _:
                     assert_never(outcome)
         log.error("direct_alert_failed", outbox_id=row_id, attempt=_ATTEMPTS)
+        return None
 
     def _remember(self, row_id: str, attempt: DirectAttempt) -> None:
         self._attempts[row_id] = attempt

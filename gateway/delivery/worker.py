@@ -42,7 +42,7 @@ from gateway.delivery.backoff import retry_delay
 from gateway.delivery.claim import (
     Claim,
     claim_due,
-    count_due,
+    due_backlog,
     expire_sending,
     release_claims,
 )
@@ -277,7 +277,9 @@ class DeliveryWorker:
             await release_claims(self._engine, self.worker_id, waiting)
         if not alerts_only:
             await self._retention(now)
-            self._metrics.outbox_pending.set(await count_due(self._engine, now))
+            backlog = await due_backlog(self._engine, now)
+            self._metrics.outbox_pending.set(backlog.count)
+            self._metrics.outbox_oldest_due.set(backlog.oldest_wait(now).total_seconds())
         return handled
 
     # One row (or digest) ------------------------------------------------------------------
@@ -503,12 +505,12 @@ class DeliveryWorker:
 
     # Crisis alerts while the database is away -------------------------------------------------
 
-    async def alert_directly(self, rows: Sequence[dict[str, Any]]) -> None:
+    async def alert_directly(self, rows: Sequence[dict[str, Any]]) -> dict[str, DirectAttempt]:
         """Send crisis-alert outbox rows (as built by `gateway.outbox.outbox_row`, sealed)
         straight through the sender, for when they cannot be written to the outbox: best
         effort, logged by row id. When those rows reach the outbox later (from the spool),
         this worker settles them with the outcome instead of alerting a second time."""
-        await self._direct.send(rows)
+        return await self._direct.send(rows)
 
     async def _settle_direct(self, claim: Claim, attempt: DirectAttempt, now: datetime) -> None:
         async with self._engine.begin() as connection:
