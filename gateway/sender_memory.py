@@ -1,13 +1,14 @@
 """Per-sender facts this process remembers between messages: recent arrivals (the loop and
-flood guard) and the periods already auto-replied. Bounded, so memory stays flat."""
+flood guard) and the periods already auto-replied. Bounded in senders and compact per sender
+(a few hundred bytes), so memory stays flat however many messages arrive."""
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Final
 
+from rules.engine import FLOOD_LIMIT
 from rules.model import SenderHistory
 
 WINDOW: Final = timedelta(minutes=10)
@@ -16,10 +17,14 @@ MAX_SENDERS: Final = 50_000
 MAX_PERIODS: Final = 4
 
 
-@dataclass(slots=True)
 class _Sender:
-    arrivals: deque[datetime] = field(default_factory=deque)
-    periods: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_PERIODS))
+    __slots__ = ("arrivals", "periods")
+
+    def __init__(self) -> None:
+        # The newest arrivals, as POSIX seconds: the guard only asks whether there were at
+        # least FLOOD_LIMIT in the window, so no more than that are kept.
+        self.arrivals: tuple[float, ...] = ()
+        self.periods: tuple[str, ...] = ()
 
 
 class SenderMemory:
@@ -41,18 +46,20 @@ class SenderMemory:
     def arrive(self, index: str, at: datetime, *, opted_out: bool) -> SenderHistory:
         """Record an arrival; the history as it stood before it."""
         sender = self._get(index)
-        while sender.arrivals and at - sender.arrivals[0] > WINDOW:
-            sender.arrivals.popleft()
+        now = at.timestamp()
+        since = now - WINDOW.total_seconds()
+        recent = tuple(moment for moment in sender.arrivals if moment >= since)
         history = SenderHistory(
             opted_out=self._opt_outs.get(index, opted_out),
             auto_replied=frozenset(sender.periods),
-            recent_messages=len(sender.arrivals),
+            recent_messages=len(recent),
         )
-        sender.arrivals.append(at)
+        sender.arrivals = (*recent, now)[-FLOOD_LIMIT:]
         return history
 
     def auto_replied(self, index: str, period: str) -> None:
-        self._get(index).periods.append(period)
+        sender = self._get(index)
+        sender.periods = (*sender.periods, period)[-MAX_PERIODS:]
 
     def opted(self, index: str, *, opted_out: bool) -> None:
         """This process's own opt-out changes count at once, before the reload shows them."""
