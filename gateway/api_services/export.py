@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, select
 from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import InvalidInputError
-from gateway.api_services.messages import SUMMARY_COLUMNS, flag_list
+from gateway.api_services.messages import SUMMARY_COLUMNS, MessageSummary, summary_fields
 from gateway.audit.store import AuditEvent, append_events
 from gateway.db.tables import DecisionRow, MessageRow
 
@@ -19,15 +19,7 @@ ExportFormat = Literal["jsonl", "csv"]
 
 
 @dataclass(frozen=True, slots=True)
-class ExportRow:
-    id: str
-    direction: str
-    client: str | None
-    therapist: str | None
-    at: datetime
-    status: str
-    flags: tuple[str, ...]
-    deliver_at: datetime | None
+class ExportRow(MessageSummary):
     rule: str | None
     reason: str | None
     details: dict[str, Any] | None
@@ -66,14 +58,7 @@ async def export_messages(
         ).all()
         exported = tuple(
             ExportRow(
-                id=row.id,
-                direction=row.direction,
-                client=row.client_id,
-                therapist=row.therapist_id,
-                at=row.at,
-                status=row.status,
-                flags=flag_list(row.flags),
-                deliver_at=row.deliver_at,
+                **summary_fields(row),
                 rule=row.rule,
                 reason=row.reason,
                 details=dict(row.details) if row.details is not None else None,

@@ -45,15 +45,7 @@ class DecisionView:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageDetail:
-    id: str
-    direction: str
-    client: str | None
-    therapist: str | None
-    at: datetime
-    status: str
-    flags: tuple[str, ...]
-    deliver_at: datetime | None
+class MessageDetail(MessageSummary):
     body: str | None
     # True once retention removed the body; metadata and the decision stay.
     purged: bool
@@ -85,17 +77,22 @@ def flag_list(column: str) -> tuple[str, ...]:
     return tuple(flag for flag in column.split(",") if flag)
 
 
+def summary_fields(row: Any) -> dict[str, Any]:
+    """A message row's metadata, as every view of a message shows it."""
+    return {
+        "id": row.id,
+        "direction": row.direction,
+        "client": row.client_id,
+        "therapist": row.therapist_id,
+        "at": row.at,
+        "status": row.status,
+        "flags": flag_list(row.flags),
+        "deliver_at": row.deliver_at,
+    }
+
+
 def summary(row: Any) -> MessageSummary:
-    return MessageSummary(
-        id=row.id,
-        direction=row.direction,
-        client=row.client_id,
-        therapist=row.therapist_id,
-        at=row.at,
-        status=row.status,
-        flags=flag_list(row.flags),
-        deliver_at=row.deliver_at,
-    )
+    return MessageSummary(**summary_fields(row))
 
 
 async def _client_therapist(connection: AsyncConnection, client_id: str) -> str | None:
@@ -189,14 +186,7 @@ async def read_message(
             ],
         )
     return MessageDetail(
-        id=row.id,
-        direction=row.direction,
-        client=row.client_id,
-        therapist=row.therapist_id,
-        at=row.at,
-        status=row.status,
-        flags=flag_list(row.flags),
-        deliver_at=row.deliver_at,
+        **summary_fields(row),
         body=body,
         purged=body is None,
         decision=(
