@@ -17,6 +17,7 @@ from gateway.db.tables import (
     MessageRow,
     OptOutRow,
     OutboxRow,
+    table_of,
 )
 from gateway.importer import bump_config_version
 
@@ -107,11 +108,11 @@ class InboundJob:
             decisions.append(decision)
         if not fresh:
             return results
-        await connection.execute(insert(MessageRow), messages)
-        await connection.execute(insert(DecisionRow), decisions)
+        await connection.execute(insert(table_of(MessageRow)), messages)
+        await connection.execute(insert(table_of(DecisionRow)), decisions)
         outbox = [row for job in fresh for row in job.outbox]
         if outbox:
-            await connection.execute(insert(OutboxRow), outbox)
+            await connection.execute(insert(table_of(OutboxRow)), outbox)
         opt_changes = [job.opt_change for job in fresh if job.opt_change is not None]
         for change in opt_changes:
             await _record_opt_change(connection, change)
@@ -128,7 +129,9 @@ class InboundJob:
         claims = [job.auto_reply for job in jobs if job.auto_reply is not None]
         if not claims:
             return set()
-        await connection.execute(insert_ignoring_conflicts(connection, AutoReplyRow), claims)
+        await connection.execute(
+            insert_ignoring_conflicts(connection, table_of(AutoReplyRow)), claims
+        )
         mine = [claim["message_id"] for claim in claims]
         won = await connection.execute(
             select(AutoReplyRow.message_id).where(AutoReplyRow.message_id.in_(mine))

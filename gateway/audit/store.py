@@ -16,7 +16,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.chain import GENESIS_HASH, AuditRecord, ChainBuilder, JSONValue
-from gateway.db.tables import AuditEventRow
+from gateway.db.tables import AuditEventRow, table_of
 
 # A fixed key for pg_advisory_xact_lock: "audit" in ASCII.
 _AUDIT_LOCK_KEY: Final = 0x6175646974
@@ -66,7 +66,7 @@ async def append_events(
         for event in events
     ]
     await connection.execute(
-        insert(AuditEventRow),
+        insert(table_of(AuditEventRow)),
         [
             {
                 "seq": record.seq,
