@@ -8,7 +8,9 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-MAX_ANSWERS: Final = 100_000
+# Twilio retries within minutes; an older copy is answered from the database (its unique
+# MessageSid), so a small cache is enough and keeps memory flat.
+MAX_ANSWERS: Final = 20_000
 
 
 class AnswerCache:
