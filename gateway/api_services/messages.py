@@ -101,8 +101,26 @@ async def _client_therapist(connection: AsyncConnection, client_id: str) -> str 
     ).scalar_one_or_none()
 
 
+def in_inbox_of(therapist_id: str, numbers: frozenset[str]) -> ColumnElement[bool]:
+    """A therapist's inbox: their clients' messages, and those of unknown senders to a practice
+    number they answer (shared by several therapists, such a message is in each inbox)."""
+    return or_(
+        MessageRow.therapist_id == therapist_id,
+        and_(MessageRow.client_id.is_(None), MessageRow.practice_number.in_(sorted(numbers))),
+    )
+
+
+def numbers_of(context: ApiContext, therapist_id: str) -> frozenset[str]:
+    directory = context.config.directory
+    if directory is None:
+        return frozenset()
+    return frozenset(
+        number for number, ids in directory.therapists_by_number.items() if therapist_id in ids
+    )
+
+
 async def scope_conditions(
-    connection: AsyncConnection, caller: Caller, wanted: MessageFilter
+    connection: AsyncConnection, caller: Caller, wanted: MessageFilter, numbers: frozenset[str]
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions for this caller and filter; a filter naming another therapist's
     messages is refused rather than silently emptied, so mistakes show."""
@@ -113,7 +131,7 @@ async def scope_conditions(
             raise ForbiddenError("a therapist's token lists only that therapist's messages")
         if wanted.client is not None and await _client_therapist(connection, wanted.client) != own:
             raise ForbiddenError(f"client {wanted.client} is not one of this therapist's clients")
-        conditions.append(MessageRow.therapist_id == own)
+        conditions.append(in_inbox_of(own, numbers))
     if wanted.therapist is not None:
         conditions.append(MessageRow.therapist_id == wanted.therapist)
     if wanted.client is not None:
@@ -133,7 +151,8 @@ async def list_messages(
     context: ApiContext, caller: Caller, wanted: MessageFilter, *, limit: int, cursor: str | None
 ) -> MessagePage:
     async with reader(context.engine).connect() as connection:
-        conditions = await scope_conditions(connection, caller, wanted)
+        numbers = numbers_of(context, caller.therapist_id) if caller.therapist_id else frozenset()
+        conditions = await scope_conditions(connection, caller, wanted, numbers)
         if cursor is not None:
             at, message_id = read_time_cursor(cursor)
             conditions.append(
@@ -163,7 +182,8 @@ async def read_message(
         query = select(MessageRow).where(MessageRow.id == message_id)
         if not caller.is_admin:
             # Another therapist's message answers exactly like one that does not exist.
-            query = query.where(MessageRow.therapist_id == caller.own_therapist())
+            own = caller.own_therapist()
+            query = query.where(in_inbox_of(own, numbers_of(context, own)))
         row = (await connection.execute(query)).first()
         if row is None:
             raise NotFoundError(f"no message {message_id}")

@@ -223,3 +223,14 @@ async def test_a_purged_body_reads_as_null(
     assert answer.json["body"] is None
     assert answer.json["purged"] is True
     assert answer.json["decision"]["rule"] == "open"
+
+
+async def test_an_unknown_senders_message_to_a_shared_number_is_in_each_therapists_inbox(
+    gateway: Client, lee: Api, okafor: Api
+) -> None:
+    await inbound(gateway, "+15559990000", "do you take new clients")
+    for api in (lee, okafor):
+        [item] = (await api.get("/messages")).json["items"]
+        assert item["client"] is None
+        assert "unknown_sender" in item["flags"]
+        assert (await api.get(f"/messages/{item['id']}")).status == 200
