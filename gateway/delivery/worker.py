@@ -205,13 +205,20 @@ class DeliveryWorker:
 
     async def _run(self, *, alerts_only: bool) -> None:
         wake = self._alert_wake if alerts_only else self._wake
+        failed = False
         while not self._stopping:
             wake.clear()
             now = self._clock.now()
             handled = 0
             try:
+                if failed:
+                    # Claims a failed pass (a database outage) left behind go back now, not when
+                    # their lease runs out: an alert among them must not wait a minute.
+                    await release_claims(self._engine, self.worker_id)
                 handled = await self._pass(now, alerts_only=alerts_only)
+                failed = False
             except Exception as exc:  # noqa: BLE001 - the worker outlives a failed pass
+                failed = True
                 log.warning(
                     "delivery_pass_failed", worker=self.worker_id, error_type=type(exc).__name__
                 )
