@@ -86,7 +86,7 @@ def cmd_keys_new(_: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser(commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     handlers = {
         "migrate": cmd_migrate,
         "import": cmd_import,
@@ -95,11 +95,9 @@ def build_parser(commands: dict[str, Command] | None = None) -> argparse.Argumen
         "classify": cmd_classify,
         "keys new": cmd_keys_new,
         "user create": cmd_user_create,
-        **(commands or {}),
+        **ADMIN_COMMANDS,
     }
-
-    def handler(name: str) -> Command:
-        return handlers[name]
+    handler = handlers.__getitem__
 
     parser = argparse.ArgumentParser(
         prog="gateway", description="Boundary Gateway: an SMS gateway for therapy practices."
@@ -222,7 +220,7 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser(ADMIN_COMMANDS).parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         command: Command = args.run
         result = command(args)
