@@ -124,7 +124,9 @@ class InboundService:
         decision = decide(form.sms(now), facts)
         twiml = messaging_response(decision.reply)
         client_id = facts.client.id if facts.client is not None else None
-        recorder = InboundRecorder(self._vault, directory, now, form, client_id)
+        recorder = InboundRecorder(
+            self._vault, directory, now, form, client_id=client_id, sender_index=sender_index
+        )
         job = recorder.job(decision, twiml=twiml, twiml_without_reply=messaging_response(None))
         answer = await self._record(job, decision)
         self._remember(sender_index, decision)

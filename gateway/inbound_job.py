@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -37,10 +37,15 @@ class Duplicate:
 InboundResult = Stored | Duplicate
 
 
+def upsert_insert(connection: AsyncConnection, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT clauses, in the connection's dialect."""
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
 def insert_ignoring_conflicts(connection: AsyncConnection, table: Any) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return upsert_insert(connection, table).on_conflict_do_nothing()
 
 
 @dataclass(slots=True)
@@ -140,9 +145,8 @@ class InboundJob:
 
 
 async def _record_opt_change(connection: AsyncConnection, change: dict[str, Any]) -> None:
-    table: Table = OptOutRow.__table__  # type: ignore[assignment]
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(change)
+    table = table_of(OptOutRow)
+    statement = upsert_insert(connection, table).values(change)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.phone_index],
         set_={

@@ -89,14 +89,17 @@ class InboundRecorder:
         directory: Directory,
         now: datetime,
         form: InboundSmsForm,
+        *,
         client_id: str | None,
+        sender_index: str,
     ) -> None:
         self._vault = vault
         self._directory = directory
         self._now = now
         self._form = form
         self._client_id = client_id
-        self._sender_index = vault.phone_index(form.from_number)
+        # The blind index the caller already computed to look the sender up.
+        self._sender_index = sender_index
         self._message_id = new_id()
 
     def job(self, decision: Decision, *, twiml: str, twiml_without_reply: str) -> InboundJob:

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from typing import Final
 
 import structlog
 from aiohttp.abc import AbstractAccessLogger
@@ -193,8 +192,3 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return True
-
-
-def safe_fields(fields: Mapping[str, Any]) -> MutableMapping[str, Any]:
-    """Only the allow-listed fields of a mapping, for binding to a logger."""
-    return {key: value for key, value in fields.items() if key in SAFE_KEYS}

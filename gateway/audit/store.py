@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.chain import GENESIS_HASH, AuditRecord, ChainBuilder, JSONValue
@@ -112,9 +112,3 @@ async def iter_records(
         if len(rows) < batch:
             return
         after = rows[-1].seq
-
-
-async def count_events(connection: AsyncConnection) -> int:
-    return int(
-        (await connection.execute(select(func.count()).select_from(AuditEventRow))).scalar_one()
-    )

@@ -55,7 +55,3 @@ def reader(engine: AsyncEngine) -> AsyncEngine:
     """The same engine for transactions that only read (on SQLite they never take the write
     lock, so they are never held up by a writer)."""
     return engine.execution_options(**{_READ_ONLY: True})
-
-
-def is_sqlite(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "sqlite"
