@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -74,64 +74,84 @@ class InboundJob:
     async def write_many(
         cls, connection: AsyncConnection, jobs: Sequence[InboundJob]
     ) -> list[tuple[InboundResult, list[AuditEvent]]]:
-        """One statement per table for the whole batch. A MessageSid stored before (a retry,
-        or another replica) is answered with its first answer and writes nothing; a race with
-        another replica on the same MessageSid fails the insert, and the group writer then
-        retries the jobs one by one, which finds the stored copy."""
-        first = await connection.execute(
-            select(MessageRow.sid, MessageRow.twiml).where(
-                MessageRow.sid.in_([job.sid for job in jobs])
-            )
+        """One statement per table for the whole batch. The inbound messages go first, with
+        ON CONFLICT DO NOTHING: a MessageSid stored before (a retry, or another replica, also
+        one committing at this very moment) is answered with its first answer and writes
+        nothing else. Replicas insert in MessageSid order, so that two batches holding some of
+        the same ones wait for each other instead of deadlocking."""
+        first_of_sid: dict[str, InboundJob] = {}
+        for job in jobs:
+            first_of_sid.setdefault(job.sid, job)
+        candidates = sorted(first_of_sid.values(), key=lambda job: job.sid)
+        inserted = await connection.execute(
+            insert_ignoring_conflicts(connection, table_of(MessageRow)).returning(MessageRow.id),
+            [job.message for job in candidates],
         )
-        stored: dict[str, str | None] = {
-            sid: twiml for sid, twiml in first.all() if sid is not None
-        }
-        fresh: list[InboundJob] = []
-        for job in jobs:
-            if job.sid not in stored:
-                stored[job.sid] = None
-                fresh.append(job)
+        inserted_ids = set(inserted.scalars())
+        fresh = [job for job in candidates if job.message_id in inserted_ids]
+        answers = {job.sid: str(job.message["twiml"]) for job in fresh}
+        answers.update(await _stored_answers(connection, set(first_of_sid) - set(answers)))
+        if fresh:
+            await cls._write_fresh(connection, fresh, answers)
         fresh_ids = {id(job) for job in fresh}
+        return [
+            (Stored(answers[job.sid]), job.events)
+            if id(job) in fresh_ids
+            else (Duplicate(answers.get(job.sid) or job.twiml), [])
+            for job in jobs
+        ]
+
+    @classmethod
+    async def _write_fresh(
+        cls, connection: AsyncConnection, fresh: Sequence[InboundJob], answers: dict[str, str]
+    ) -> None:
+        """The rest of the rows of the jobs whose messages were just inserted."""
         losers = await cls._claim_auto_replies(connection, fresh)
-        results: list[tuple[InboundResult, list[AuditEvent]]] = []
-        messages, decisions = [], []
-        for job in jobs:
-            if id(job) not in fresh_ids:
-                results.append((Duplicate(stored[job.sid] or job.twiml), []))
-                continue
-            message, decision = job.message, job.decision
+        decisions = []
+        quieted = []
+        for job in fresh:
+            decision = job.decision
             if job.message_id in losers and not job.answered:
                 # Another process already auto-replied to this sender in this period.
-                message = {**message, "twiml": job.twiml_without_reply}
+                answers[job.sid] = job.twiml_without_reply
+                quieted.append({"quieted_id": job.message_id, "twiml": job.twiml_without_reply})
                 details = {**decision["details"], "reply": False}
                 reason = decision["reason"] + "; auto-reply already sent in this period"
                 decision = {**decision, "reason": reason, "details": details}
-            stored[job.sid] = message["twiml"]
-            results.append((Stored(message["twiml"]), job.events))
-            messages.append(message)
-            messages.extend(job.outbound_messages)
             decisions.append(decision)
-        if not fresh:
-            return results
-        await connection.execute(insert(table_of(MessageRow)), messages)
+        if quieted:
+            await connection.execute(
+                update(table_of(MessageRow)).where(
+                    table_of(MessageRow).c.id == bindparam("quieted_id")
+                ),
+                quieted,
+            )
         await connection.execute(insert(table_of(DecisionRow)), decisions)
+        outbound = [row for job in fresh for row in job.outbound_messages]
+        if outbound:
+            await connection.execute(insert(table_of(MessageRow)), outbound)
         outbox = [row for job in fresh for row in job.outbox]
         if outbox:
             await connection.execute(insert(table_of(OutboxRow)), outbox)
-        opt_changes = [job.opt_change for job in fresh if job.opt_change is not None]
+        opt_changes = sorted(
+            (job.opt_change for job in fresh if job.opt_change is not None),
+            key=lambda change: str(change["phone_index"]),
+        )
         for change in opt_changes:
             await _record_opt_change(connection, change)
         if opt_changes:
             # Every process keeps opt-out state in memory with the configuration.
             await bump_config_version(connection)
-        return results
 
     @staticmethod
     async def _claim_auto_replies(
         connection: AsyncConnection, jobs: Sequence[InboundJob]
     ) -> set[str]:
         """Message ids whose auto-reply lost to one sent earlier for the same period."""
-        claims = [job.auto_reply for job in jobs if job.auto_reply is not None]
+        claims = sorted(
+            (job.auto_reply for job in jobs if job.auto_reply is not None),
+            key=lambda claim: (str(claim["phone_index"]), str(claim["period"])),
+        )
         if not claims:
             return set()
         await connection.execute(
@@ -142,6 +162,15 @@ class InboundJob:
             select(AutoReplyRow.message_id).where(AutoReplyRow.message_id.in_(mine))
         )
         return set(mine) - set(won.scalars())
+
+
+async def _stored_answers(connection: AsyncConnection, sids: set[str]) -> dict[str, str]:
+    if not sids:
+        return {}
+    stored = await connection.execute(
+        select(MessageRow.sid, MessageRow.twiml).where(MessageRow.sid.in_(sids))
+    )
+    return {sid: twiml for sid, twiml in stored.all() if sid is not None and twiml is not None}
 
 
 async def _record_opt_change(connection: AsyncConnection, change: dict[str, Any]) -> None:

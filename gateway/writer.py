@@ -10,9 +10,10 @@ server's loop every database round trip of a batch would wait behind all the HTT
 at that moment; measured under load that made a batch of five take 36 ms. On a loop of its
 own, each statement resumes as soon as the database answers.
 
-A batch that fails because of one job's rows is retried job by job, each in its own
-transaction, so one bad job cannot take its neighbours down; a database that is down fails
-them all, and their callers fall back to the spool.
+A batch that fails because of one job's rows, or because it met another replica's batch on
+the same rows, is retried job by job, each in its own transaction, so one bad job cannot take
+its neighbours down; a database that is down fails them all, and their callers fall back to
+the spool.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, Self
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.store import AuditEvent, append_events
@@ -36,6 +37,9 @@ log = structlog.get_logger(__name__)
 MAX_BATCH: Final = 256
 # Errors that one job's rows can cause; only these are worth isolating by retrying singly.
 _ONE_JOB_ERRORS: Final = (IntegrityError, DataError, ValueError, TypeError)
+# PostgreSQL's deadlock and serialization failures: two replicas' batches met on the same
+# rows. Each job alone then succeeds or finds the other replica's copy.
+_CONTENTION_STATES: Final = frozenset({"40P01", "40001"})
 
 Written = tuple[Any, Sequence[AuditEvent]]
 
@@ -55,6 +59,13 @@ class WriteJob(Protocol):
 class _Pending:
     job: WriteJob
     done: concurrent.futures.Future[Any]
+
+
+def _worth_retrying_singly(exc: Exception) -> bool:
+    if isinstance(exc, _ONE_JOB_ERRORS):
+        return True
+    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(exc, DBAPIError) and state in _CONTENTION_STATES
 
 
 def _seen(future: asyncio.Future[Any]) -> None:
@@ -145,7 +156,7 @@ class GroupWriter:
         try:
             results = await self._write(engine, batch)
         except Exception as exc:  # noqa: BLE001 - every job's caller hears of it
-            if len(batch) == 1 or not isinstance(exc, _ONE_JOB_ERRORS):
+            if not _worth_retrying_singly(exc):
                 # The database itself failed: retrying job by job would only multiply the wait.
                 for pending in batch:
                     self._fail(pending, exc)
@@ -154,14 +165,19 @@ class GroupWriter:
                 "batch_failed_retrying_singly", count=len(batch), error_type=type(exc).__name__
             )
             for pending in batch:
-                try:
-                    (result,) = await self._write(engine, [pending])
-                except Exception as single:  # noqa: BLE001 - reported to the job's caller
-                    self._fail(pending, single)
-                else:
-                    self._resolve(pending, result)
+                await self._write_alone(engine, pending)
             return
         for pending, result in zip(batch, results, strict=True):
+            self._resolve(pending, result)
+
+    async def _write_alone(self, engine: AsyncEngine, pending: _Pending) -> None:
+        """Also a batch of one is retried once: when another replica committed the same
+        MessageSid after this batch looked for it, the retry's first read finds that copy."""
+        try:
+            (result,) = await self._write(engine, [pending])
+        except Exception as exc:  # noqa: BLE001 - reported to the job's caller
+            self._fail(pending, exc)
+        else:
             self._resolve(pending, result)
 
     async def _write(self, engine: AsyncEngine, batch: list[_Pending]) -> list[Any]:

@@ -111,6 +111,24 @@ async def test_concurrent_copies_of_one_message_are_stored_once(
     assert len(await outbox(imported)) == 1
 
 
+async def test_two_replicas_writing_the_same_messages_in_opposite_orders_both_commit(
+    imported: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """Each replica's group writer inserts a batch of the MessageSids the other one is
+    inserting too. Neither may give up on the database and spool them."""
+    replicas = [await aiohttp_client(make_app(imported, clock)) for _ in range(2)]
+    for round_ in range(5):
+        batch = [sms_params(client, LEE_NUMBER, f"note {round_}") for client in (JORDAN, RILEY)]
+        batch += [sms_params(CASEY, LEE_NUMBER, f"note {round_}.{n}") for n in range(8)]
+        answers = await asyncio.gather(
+            *(post_signed(replicas[0], "/twilio/sms", params) for params in batch),
+            *(post_signed(replicas[1], "/twilio/sms", params) for params in reversed(batch)),
+        )
+        assert {answer.status for answer in answers} == {200}
+    assert list(imported.spool_dir.glob("*.spool")) == []
+    assert len(await messages(imported)) == 5 * 10
+
+
 async def test_a_retry_after_a_restart_gets_the_stored_answer(
     imported: Settings, clock: FixedClock, aiohttp_client: Any
 ) -> None:
@@ -317,6 +335,22 @@ async def test_an_unknown_sender_gets_the_new_contact_reply_once_a_day(
     stored = await messages(imported)
     assert all(m.rule == "unknown_sender" and ",unknown_sender," in m.flags for m in stored)
     assert await outbox(imported) == []
+
+
+async def test_one_new_contact_reply_a_day_also_across_replicas(
+    imported: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    replica_a, replica_b = [await aiohttp_client(make_app(imported, clock)) for _ in range(2)]
+    _, first = await send_sms(replica_a, STRANGER, LEE_NUMBER, "do you take new clients")
+    # Replica B has not seen the first message: it decides to reply, and its write finds the
+    # day's reply already taken.
+    second_sid = new_sid()
+    assert await send_sms(replica_b, STRANGER, LEE_NUMBER, "hello?", second_sid) == (200, EMPTY)
+    assert await send_sms(replica_a, STRANGER, LEE_NUMBER, "hello?", second_sid) == (200, EMPTY)
+    assert "(555) 010-2000" in first
+    decisions = {row.message_id: row for row in await table_rows(imported, "decisions")}
+    quieted = next(m for m in await messages(imported) if m.sid == second_sid)
+    assert decisions[quieted.id].reason.endswith("auto-reply already sent in this period")
 
 
 async def test_a_short_code_sender_is_recorded_and_never_auto_replied(
