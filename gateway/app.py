@@ -14,8 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.clock import Clock, SystemClock
 from gateway.config_cache import ConfigCache
 from gateway.db.engine import create_engine
-from gateway.delivery.sending import build_sender
-from gateway.delivery.worker import DeliveryWorker
+from gateway.delivery.in_process import DeliveryThread
 from gateway.http import health, twilio_webhooks
 from gateway.http.api import setup_api
 from gateway.http.keys import RUNTIME
@@ -48,7 +47,7 @@ class Deps:
     sender: SmsSender | None = None
 
 
-async def _drain_spool(runtime: Runtime, delivery: DeliveryWorker) -> None:
+async def _drain_spool(runtime: Runtime, delivery: DeliveryThread) -> None:
     """Write spooled messages whenever the database takes them again."""
     while True:
         waiting = len(runtime.spool.pending())
@@ -83,16 +82,15 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
         )
         writer = GroupWriter(settings.database_url)
         spool = Spool(settings.spool_dir, vault.keys)
-        sender = deps.sender or build_sender(settings, echo=settings.env == "development")
-        # Built even with --no-worker: the inbound fail-safe sends crisis alerts through it.
-        delivery = DeliveryWorker(
-            engine=engine,
+        # Started even with --no-worker: the inbound fail-safe sends crisis alerts through it.
+        delivery = DeliveryThread(
+            settings,
             vault=vault,
-            sender=sender,
             clock=deps.clock,
-            settings=settings,
             metrics=metrics,
             config=config,
+            sender=deps.sender,
+            run_passes=deps.run_worker,
         )
         inbound = InboundService(
             config=config,
@@ -103,7 +101,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             metrics=metrics,
             commit_timeout=deps.commit_timeout,
             alert_directly=delivery.alert_directly,
-            on_stored=delivery.wake,
+            on_alert_stored=delivery.wake_alerts,
         )
         app[RUNTIME] = Runtime(
             settings=settings,
@@ -121,8 +119,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
         detect_crisis("")
         writer.start()
         await config.start()
-        if deps.run_worker:
-            delivery.start()
+        delivery.start()
         drain = asyncio.create_task(_drain_spool(app[RUNTIME], delivery), name="spool-drain")
         try:
             yield
@@ -133,7 +130,6 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             await delivery.stop()
             await config.stop()
             await writer.stop()
-            await sender.close()
             await engine.dispose()
 
     app.cleanup_ctx.append(lifetime)

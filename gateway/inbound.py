@@ -61,7 +61,7 @@ class InboundService:
         clock: Clock,
         metrics: Metrics,
         alert_directly: DirectAlerter | None = None,
-        on_stored: Callable[[], None] | None = None,
+        on_alert_stored: Callable[[], None] | None = None,
         commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         self._config = config
@@ -71,7 +71,7 @@ class InboundService:
         self._clock = clock
         self._metrics = metrics
         self._alert_directly = alert_directly
-        self._on_stored = on_stored
+        self._on_alert_stored = on_alert_stored
         self._commit_timeout = commit_timeout
         self._answers = AnswerCache()
         self._memory = SenderMemory()
@@ -151,9 +151,9 @@ class InboundService:
             return await self._keep_locally(job, decision, exc)
         if isinstance(result, Duplicate):
             log.info("inbound_duplicate", message_sid=job.sid)
-        elif decision.alert_on_call and self._on_stored is not None:
+        elif decision.alert_on_call and self._on_alert_stored is not None:
             # Crisis alerts go at once, not at the worker's next poll.
-            self._on_stored()
+            self._on_alert_stored()
         return result.twiml
 
     async def _keep_locally(self, job: InboundJob, decision: Decision, cause: Exception) -> str:

@@ -99,6 +99,9 @@ class DirectAlerts:
                 attempts[row_id] = attempt
         return attempts
 
+    def attempted(self, row_id: str) -> bool:
+        return row_id in self._attempts
+
     def pop(self, row_id: str) -> DirectAttempt | None:
         """What became of this row's direct send, if it had one; asked once per row."""
         return self._attempts.pop(row_id, None)

@@ -23,7 +23,7 @@ from typing import Any, Final, assert_never
 import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
@@ -82,6 +82,7 @@ RETENTION_PERIOD: Final = timedelta(hours=24)
 # How often a worker asks the database whether the daily job is due.
 _RETENTION_CHECK: Final = timedelta(minutes=10)
 _ALERT_LANE_BACKSTOP: Final = 5.0
+_ALERT_PASS_SPACING: Final = 0.05
 _CLAIMED_BY_LENGTH: Final = 64
 
 
@@ -185,6 +186,10 @@ class DeliveryWorker:
         self._wake.set()
         self._alert_wake.set()
 
+    def wake_alerts(self) -> None:
+        """Crisis alerts were committed: they go at once; the rest waits for the next poll."""
+        self._alert_wake.set()
+
     async def stop(self) -> None:
         """Let the send in flight finish, then give back what was claimed and not sent."""
         self._stopping = True
@@ -206,8 +211,15 @@ class DeliveryWorker:
     async def _run(self, *, alerts_only: bool) -> None:
         wake = self._alert_wake if alerts_only else self._wake
         failed = False
+        last_alert_pass = -_ALERT_PASS_SPACING
         while not self._stopping:
             wake.clear()
+            if alerts_only:
+                # A lone alert goes at once. Under a flood, one pass every spacing takes all the
+                # alerts that came meanwhile: a pass costs three commits whatever it carries,
+                # and on SQLite each commit holds up the webhooks' group commit.
+                await asyncio.sleep(last_alert_pass + _ALERT_PASS_SPACING - time.monotonic())
+                last_alert_pass = time.monotonic()
             now = self._clock.now()
             handled = 0
             try:
@@ -256,9 +268,12 @@ class DeliveryWorker:
             limit=self._batch_size,
             alerts_only=alerts_only,
         )
-        handled = 0
         started = time.monotonic()
         units = _units(claims)
+        alerts = [lead for lead, others in units if self._goes_as_is(lead, others)]
+        handled = await self._send_alerts(alerts, now)
+        sent = {alert.id for alert in alerts}
+        units = [(lead, others) for lead, others in units if lead.id not in sent]
         self._busy_numbers.clear()
         waiting: list[str] = []
         for position, (lead, others) in enumerate(units):
@@ -289,6 +304,54 @@ class DeliveryWorker:
             self._metrics.outbox_oldest_due.set(backlog.oldest_wait(now).total_seconds())
         return handled
 
+    # Alerts, together ---------------------------------------------------------------------
+
+    def _goes_as_is(self, lead: Claim, others: list[Claim]) -> bool:
+        """A crisis alert: nothing to check before its send (no opt-out, hours or digest)."""
+        return (
+            lead.priority == PRIORITY_ALERT
+            and lead.state == "claimed"
+            and not others
+            and not lead.held
+            and lead.kind not in outcomes.TO_CLIENT_KINDS
+            and not self._direct.attempted(lead.id)
+        )
+
+    async def _send_alerts(self, alerts: list[Claim], now: datetime) -> int:
+        """Marked `sending` in one transaction, sent at the same time, recorded in one
+        transaction: an alert waits neither for another's send nor for a commit of its own."""
+        if not alerts:
+            return 0
+        readable = []
+        for alert in alerts:
+            try:
+                readable.append((alert, self._outbound(alert)))
+            except DecryptionError as exc:
+                await self._fail_unreadable(alert, now, exc)
+        ready = []
+        async with self._engine.begin() as connection:
+            for alert, sms in readable:
+                if not await outcomes.mark_sending(
+                    connection, alert, worker_id=self.worker_id, now=now, lease=self._lease
+                ):
+                    log.warning("outbox_claim_lost", outbox_id=alert.id, worker=self.worker_id)
+                    continue
+                await take_slot(connection, alert.from_number, now, self._interval, urgent=True)
+                ready.append((alert, sms))
+        results = await asyncio.gather(
+            *(self._sender.send(sms) for _, sms in ready), return_exceptions=True
+        )
+        async with self._engine.begin() as connection:
+            for (alert, _), result in zip(ready, results, strict=True):
+                # A send that raised may have reached Twilio: reconciled, never resent blindly.
+                outcome = (
+                    Unknown(reason=type(result).__name__)
+                    if isinstance(result, BaseException)
+                    else result
+                )
+                await self._record_in(connection, alert, outcome, now)
+        return len(alerts)
+
     # One row (or digest) ------------------------------------------------------------------
 
     async def _handle(self, lead: Claim, others: list[Claim], now: datetime) -> None:
@@ -307,10 +370,13 @@ class DeliveryWorker:
             outcome = await self._sender.send(sms)
             await self._record(lead, outcome, now)
         except DecryptionError as exc:
-            # A row no key opens will never be sent; failing it keeps it from blocking others.
-            log.error("outbox_unreadable", outbox_id=lead.id, error_type=type(exc).__name__)
-            async with self._engine.begin() as connection:
-                await outcomes.fail_unreadable(connection, lead, now=now)
+            await self._fail_unreadable(lead, now, exc)
+
+    async def _fail_unreadable(self, claim: Claim, now: datetime, exc: DecryptionError) -> None:
+        # A row no key opens will never be sent; failing it keeps it from blocking others.
+        log.error("outbox_unreadable", outbox_id=claim.id, error_type=type(exc).__name__)
+        async with self._engine.begin() as connection:
+            await outcomes.fail_unreadable(connection, claim, now=now)
 
     def _outbound(self, claim: Claim) -> OutboundSms:
         body = (
@@ -404,59 +470,64 @@ class DeliveryWorker:
             self._next_due = at
 
     async def _record(self, claim: Claim, outcome: SendOutcome, now: datetime) -> None:
-        self._count(claim, outcome_name(outcome))
         async with self._engine.begin() as connection:
-            match outcome:
-                case Sent(sid=sid):
-                    await outcomes.record_sent(connection, claim, sid, now=now, sent_at=now)
-                    log.info(
-                        "outbox_sent",
-                        outbox_id=claim.id,
-                        kind=claim.kind,
-                        sid=sid,
-                        count=len(claim.ids),
-                    )
-                case RetryLater(reason=reason, retry_after=retry_after):
-                    delay = retry_delay(
-                        claim.attempts + 1,
-                        retry_after=retry_after,
-                        jitter=self._rng.random(),
-                        urgent=claim.priority == PRIORITY_ALERT,
-                    )
-                    await outcomes.record_retry(connection, claim, due_at=now + delay, error=reason)
-                    self._note_due(now + delay)
-                    log.info(
-                        "outbox_retry_later",
-                        outbox_id=claim.id,
-                        kind=claim.kind,
-                        attempt=claim.attempts + 1,
-                        retry_in=delay.total_seconds(),
-                    )
-                case Rejected(code=code, status=status):
-                    cancelled = await outcomes.record_rejected(
-                        connection, claim, code=code, status=status, now=now
-                    )
-                    log.warning(
-                        "outbox_failed",
-                        outbox_id=claim.id,
-                        kind=claim.kind,
-                        code=code or status,
-                        count=len(cancelled),
-                    )
-                case Unknown(reason=reason):
-                    # Not sent again blindly: the request may have reached Twilio, and a second
-                    # copy of a forward or reply would put health information on a phone twice.
-                    # Twilio's message list is asked first (see _reconcile).
-                    await outcomes.record_unknown(
-                        connection,
-                        claim,
-                        attempt_at=now,
-                        check_at=now + FIRST_CHECK,
-                        error=reason,
-                    )
-                    log.warning("outbox_outcome_unknown", outbox_id=claim.id, kind=claim.kind)
-                case _:
-                    assert_never(outcome)
+            await self._record_in(connection, claim, outcome, now)
+
+    async def _record_in(
+        self, connection: AsyncConnection, claim: Claim, outcome: SendOutcome, now: datetime
+    ) -> None:
+        self._count(claim, outcome_name(outcome))
+        match outcome:
+            case Sent(sid=sid):
+                await outcomes.record_sent(connection, claim, sid, now=now, sent_at=now)
+                log.info(
+                    "outbox_sent",
+                    outbox_id=claim.id,
+                    kind=claim.kind,
+                    sid=sid,
+                    count=len(claim.ids),
+                )
+            case RetryLater(reason=reason, retry_after=retry_after):
+                delay = retry_delay(
+                    claim.attempts + 1,
+                    retry_after=retry_after,
+                    jitter=self._rng.random(),
+                    urgent=claim.priority == PRIORITY_ALERT,
+                )
+                await outcomes.record_retry(connection, claim, due_at=now + delay, error=reason)
+                self._note_due(now + delay)
+                log.info(
+                    "outbox_retry_later",
+                    outbox_id=claim.id,
+                    kind=claim.kind,
+                    attempt=claim.attempts + 1,
+                    retry_in=delay.total_seconds(),
+                )
+            case Rejected(code=code, status=status):
+                cancelled = await outcomes.record_rejected(
+                    connection, claim, code=code, status=status, now=now
+                )
+                log.warning(
+                    "outbox_failed",
+                    outbox_id=claim.id,
+                    kind=claim.kind,
+                    code=code or status,
+                    count=len(cancelled),
+                )
+            case Unknown(reason=reason):
+                # Not sent again blindly: the request may have reached Twilio, and a second
+                # copy of a forward or reply would put health information on a phone twice.
+                # Twilio's message list is asked first (see _reconcile).
+                await outcomes.record_unknown(
+                    connection,
+                    claim,
+                    attempt_at=now,
+                    check_at=now + FIRST_CHECK,
+                    error=reason,
+                )
+                log.warning("outbox_outcome_unknown", outbox_id=claim.id, kind=claim.kind)
+            case _:
+                assert_never(outcome)
 
     async def _reconcile(self, claim: Claim, now: datetime) -> None:
         delivery: dict[str, Any] = claim.details.get("delivery", {})

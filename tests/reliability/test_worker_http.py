@@ -80,9 +80,15 @@ async def test_the_worker_serves_health_and_its_own_metrics_on_the_port_given(
             )
             await insert_rows(engine, OutboxRow, [row])
             await wall_clock_fake.wait_for(1, timeout=30)
-            status, text = await get(f"http://{HOST}:{port}/metrics")
+            # Counted once the worker has Twilio's answer, a moment after the fake has the SMS.
+            sent = 'gateway_outbound_messages_total{kind="notice",outcome="sent"} 1.0'
+            for _ in range(100):
+                status, text = await get(f"http://{HOST}:{port}/metrics")
+                if sent in text:
+                    break
+                await asyncio.sleep(0.05)
             assert status == 200
-            assert 'gateway_outbound_messages_total{kind="notice",outcome="sent"} 1.0' in text
+            assert sent in text
             assert "gateway_outbox_due " in text
             assert "synthetic" not in text
         # Stopped with the worker, after its claims were given back.

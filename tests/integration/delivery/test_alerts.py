@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+import contextlib
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import OutboxRow
 from gateway.delivery.alerts import escalation_id
+from gateway.delivery.sending import build_sender
+from gateway.settings import Settings
 from gateway.status_job import StatusJob
+from gateway.twilio.sender import OutboundSms, SendOutcome, SmsSender
 from gateway.vault import Vault
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
@@ -123,3 +128,60 @@ async def test_a_direct_alert_that_twilio_refused_is_tried_again_from_the_outbox
     await worker.run_once(now + MINUTE)
 
     assert [message.to for message in fake.messages] == [LEE_ON_CALL]
+
+
+class _Together:
+    """A sender that lets sends through only once `expected` are in flight at once, and whose
+    send to `broken` raises as if the connection broke after the request left."""
+
+    def __init__(self, sender: SmsSender, expected: int, broken: str) -> None:
+        self._sender = sender
+        self._expected = expected
+        self._broken = broken
+        self._in_flight = 0
+        self._all_in = asyncio.Event()
+        self.together = False
+
+    async def send(self, sms: OutboundSms) -> SendOutcome:
+        self._in_flight += 1
+        if self._in_flight == self._expected:
+            self._all_in.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._all_in.wait(), 5)
+        self.together = self._all_in.is_set()
+        if self._broken in sms.body:
+            raise ConnectionResetError
+        return await self._sender.send(sms)
+
+    async def find_sent(self, sms: OutboundSms, since: datetime) -> str | None:
+        return await self._sender.find_sent(sms, since)
+
+    async def close(self) -> None:
+        await self._sender.close()
+
+
+async def test_alerts_due_together_are_sent_at_once_and_each_recorded(
+    *,
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    clock: FixedClock,
+    dsettings: Settings,
+) -> None:
+    now = clock.now()
+    alerts = [await queue_alert(db, vault, at=now) for _ in range(3)]
+    broken = alerts[1]["message_id"][:8]
+    sender = _Together(build_sender(dsettings, echo=False), expected=3, broken=broken)
+    worker = await make_worker(sender=sender)
+
+    assert await worker.run_once(now) == 3
+
+    assert sender.together
+    assert len(fake.messages) == 2
+    rows = await outbox(db)
+    states = {alert["id"]: rows[alert["id"]].state for alert in alerts}
+    # The send that broke may have reached Twilio: it is reconciled, not sent again blindly.
+    assert states == {alerts[0]["id"]: "sent", alerts[1]["id"]: "unknown", alerts[2]["id"]: "sent"}
+    for alert in (alerts[0], alerts[2]):
+        assert await audit_actions(db, f"outbox:{alert['id']}") == ["message_sent"]
