@@ -61,10 +61,14 @@ def test_web_serves_without_the_worker_and_keeps_the_spool_on_a_volume() -> None
     assert any(mount.endswith(":/var/lib/gateway/spool") for mount in web["volumes"])
 
 
-def test_worker_runs_gateway_worker_without_the_http_health_check() -> None:
+def test_worker_serves_its_health_where_the_image_health_check_looks() -> None:
     worker = services()["worker"]
-    assert worker["command"] == ["worker"]
-    assert worker["healthcheck"] == {"disable": True}
+    command = worker["command"]
+    assert command[0] == "worker"
+    assert command[command.index("--metrics-port") + 1] == "8080"
+    # Only the container itself asks: the default host is 127.0.0.1.
+    assert "--metrics-host" not in command
+    assert "healthcheck" not in worker
 
 
 @pytest.mark.parametrize("name", GATEWAY_SERVICES)

@@ -13,6 +13,7 @@ import kubernetes_validate  # type: ignore[import-untyped]  # ships no type hint
 import pytest
 
 from tests.deploy.files import (
+    ALL_INTERFACES,
     KUBERNETES,
     KUSTOMIZATION,
     SECRET_EXAMPLE,
@@ -159,8 +160,24 @@ def test_web_keeps_its_spool_on_a_volume_at_the_configured_path() -> None:
 def test_worker_runs_two_or_more_replicas_of_gateway_worker() -> None:
     worker = manifests("Deployment")[WORKER]
     assert worker["spec"]["replicas"] >= 2
-    assert only_container(worker)["args"] == ["worker"]
+    args = only_container(worker)["args"]
+    assert args[0] == "worker"
     assert pod_spec(worker)["terminationGracePeriodSeconds"] >= 20
+
+
+def test_worker_is_probed_and_scraped_on_its_metrics_port() -> None:
+    worker = manifests("Deployment")[WORKER]
+    container = only_container(worker)
+    args = container["args"]
+    port = int(args[args.index("--metrics-port") + 1])
+    # Probes come from the node: the server must listen beyond the pod's loopback.
+    assert args[args.index("--metrics-host") + 1] == ALL_INTERFACES
+    [declared] = container["ports"]
+    assert (declared["name"], declared["containerPort"]) == ("metrics", port)
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    annotations = worker["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    assert annotations["prometheus.io/path"] == "/metrics"
 
 
 def test_migrations_run_once_in_a_job_not_in_the_replicas() -> None:
