@@ -150,6 +150,17 @@ class Result:
     p95_ms: float
     p99_ms: float
     errors: int
+    # The server process's CPU time (all threads) per request, from /proc; None elsewhere.
+    cpu_us_per_request: float | None = None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process, all its threads, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -267,9 +278,16 @@ def start_bare(port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, str(REPO / "bench" / "bare_app.py"), str(port)])
 
 
-async def measure(name: str, base: str, count: int, concurrency: int, seed: int) -> Result:
+async def measure(
+    name: str, base: str, count: int, concurrency: int, *, seed: int, pid: int
+) -> Result:
     await load(name, base, messages(min(200, count), base, seed + 1), concurrency)  # warm-up
-    return await load(name, base, messages(count, base, seed), concurrency)
+    before = cpu_seconds(pid)
+    result = await load(name, base, messages(count, base, seed), concurrency)
+    after = cpu_seconds(pid)
+    if before is not None and after is not None and result.requests:
+        result.cpu_us_per_request = round((after - before) * 1e6 / result.requests)
+    return result
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -285,7 +303,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await wait_ready(f"http://127.0.0.1:{bare_port}")
             bare_result = await measure(
-                "bare", f"http://127.0.0.1:{bare_port}", args.requests, args.concurrency, 1
+                "bare",
+                f"http://127.0.0.1:{bare_port}",
+                args.requests,
+                args.concurrency,
+                seed=1,
+                pid=bare.pid,
             )
         finally:
             bare.terminate()
@@ -299,7 +322,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 base = f"http://127.0.0.1:{port}"
                 await wait_ready(base)
-                peak = await measure(f"gateway-{db}", base, args.requests, args.concurrency, 2)
+                peak = await measure(
+                    f"gateway-{db}", base, args.requests, args.concurrency, seed=2, pid=server.pid
+                )
                 print_row(peak)
                 half_rate = max(1.0, peak.rps / 2)
                 count = min(args.requests, int(half_rate * 10))
@@ -342,6 +367,11 @@ def print_row(result: Result) -> None:
         f"p50 {result.p50_ms:>7.2f} ms  p95 {result.p95_ms:>7.2f} ms  "
         f"p99 {result.p99_ms:>7.2f} ms  "
         f"errors {result.errors}"
+        + (
+            f"  cpu {result.cpu_us_per_request:>5.0f} us/req"
+            if result.cpu_us_per_request is not None
+            else ""
+        )
     )
 
 
