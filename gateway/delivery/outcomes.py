@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, CursorResult, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.chain import JSONValue
@@ -36,6 +36,15 @@ async def _audit(
 ) -> None:
     await append_events(
         connection, [AuditEvent(now, ACTOR, action, _subject(row_id), details) for row_id in ids]
+    )
+
+
+async def _release(
+    connection: AsyncConnection, *where: ColumnElement[bool], **values: Any
+) -> CursorResult[Any]:
+    """Updates the outbox rows matching `where`, which no worker holds any more."""
+    return await connection.execute(
+        update(OutboxRow).where(*where).values(claimed_by=None, lease_until=None, **values)
     )
 
 
@@ -127,17 +136,13 @@ async def record_sent(
 async def record_retry(
     connection: AsyncConnection, claim: Claim, *, due_at: datetime, error: str
 ) -> None:
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == claim.id)
-        .values(
-            state="pending",
-            due_at=due_at,
-            attempts=claim.attempts + 1,
-            claimed_by=None,
-            lease_until=None,
-            last_error=error,
-        )
+    await _release(
+        connection,
+        OutboxRow.id == claim.id,
+        state="pending",
+        due_at=due_at,
+        attempts=claim.attempts + 1,
+        last_error=error,
     )
 
 
@@ -153,18 +158,14 @@ async def record_unknown(
         **claim.details,
         "delivery": {"attempt_at": attempt_at.isoformat(), "asks": 0},
     }
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == claim.id)
-        .values(
-            state="unknown",
-            due_at=check_at,
-            attempts=claim.attempts + 1,
-            claimed_by=None,
-            lease_until=None,
-            last_error=error,
-            details=details,
-        )
+    await _release(
+        connection,
+        OutboxRow.id == claim.id,
+        state="unknown",
+        due_at=check_at,
+        attempts=claim.attempts + 1,
+        last_error=error,
+        details=details,
     )
 
 
@@ -172,25 +173,25 @@ async def still_unknown(
     connection: AsyncConnection, claim: Claim, *, asks: int, check_at: datetime
 ) -> None:
     delivery = {**claim.details.get("delivery", {}), "asks": asks}
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == claim.id, OutboxRow.state == "unknown")
-        .values(
-            due_at=check_at,
-            claimed_by=None,
-            lease_until=None,
-            details={**claim.details, "delivery": delivery},
-        )
+    await _release(
+        connection,
+        OutboxRow.id == claim.id,
+        OutboxRow.state == "unknown",
+        due_at=check_at,
+        details={**claim.details, "delivery": delivery},
     )
 
 
 async def requeue(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:
     """Twilio has no such message: sending it (again) is safe."""
     details = {key: value for key, value in claim.details.items() if key != "delivery"}
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == claim.id, OutboxRow.state == "unknown")
-        .values(state="pending", due_at=now, claimed_by=None, lease_until=None, details=details)
+    await _release(
+        connection,
+        OutboxRow.id == claim.id,
+        OutboxRow.state == "unknown",
+        state="pending",
+        due_at=now,
+        details=details,
     )
 
 
@@ -200,11 +201,7 @@ async def record_rejected(
     """Marks the row failed; on 21610 also cancels what else waits for that number. Returns
     the ids of the rows cancelled that way."""
     error = f"twilio {code}" if code is not None else f"http {status}"
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id.in_(claim.ids))
-        .values(state="failed", claimed_by=None, lease_until=None, last_error=error)
-    )
+    await _release(connection, OutboxRow.id.in_(claim.ids), state="failed", last_error=error)
     await _audit(
         connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": code or status}
     )
@@ -236,21 +233,13 @@ async def record_rejected(
 async def cancel(
     connection: AsyncConnection, claim: Claim, *, reason: str, code: str, now: datetime
 ) -> None:
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id.in_(claim.ids))
-        .values(state="cancelled", claimed_by=None, lease_until=None, last_error=reason)
-    )
+    await _release(connection, OutboxRow.id.in_(claim.ids), state="cancelled", last_error=reason)
     await _audit(connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code})
 
 
 async def defer(connection: AsyncConnection, claim: Claim, *, due_at: datetime) -> None:
     """Back to pending until `due_at`, with nothing attempted."""
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == claim.id)
-        .values(state="pending", due_at=due_at, claimed_by=None, lease_until=None)
-    )
+    await _release(connection, OutboxRow.id == claim.id, state="pending", due_at=due_at)
 
 
 async def reschedule(
@@ -266,11 +255,7 @@ async def reschedule(
     condition = [OutboxRow.id == claim.id]
     if only_pending:
         condition.append(OutboxRow.state == "pending")
-    result = await connection.execute(
-        update(OutboxRow)
-        .where(*condition)
-        .values(state="pending", due_at=due_at, claimed_by=None, lease_until=None)
-    )
+    result = await _release(connection, *condition, state="pending", due_at=due_at)
     if result.rowcount != 1:
         return False
     await connection.execute(
@@ -293,26 +278,24 @@ async def unhold(connection: AsyncConnection, claim: Claim, *, now: datetime) ->
     await cancel(
         connection, claim, reason="no contact time within a year", code="no_opening", now=now
     )
+    message_ids = await _message_ids(connection, claim.ids)
     await connection.execute(
-        update(MessageRow)
-        .where(MessageRow.id.in_(await _message_ids(connection, claim.ids)))
-        .values(deliver_at=None)
+        update(MessageRow).where(MessageRow.id.in_(message_ids)).values(deliver_at=None)
     )
     await connection.execute(
         update(MessageRow)
-        .where(
-            MessageRow.id.in_(await _message_ids(connection, claim.ids)),
-            MessageRow.status == "held",
-        )
+        .where(MessageRow.id.in_(message_ids), MessageRow.status == "held")
         .values(status="received")
     )
 
 
 async def fail_unreadable(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:
-    await connection.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id.in_(claim.ids), OutboxRow.state.in_(("claimed", "unknown")))
-        .values(state="failed", last_error="cannot decrypt", claimed_by=None, lease_until=None)
+    await _release(
+        connection,
+        OutboxRow.id.in_(claim.ids),
+        OutboxRow.state.in_(("claimed", "unknown")),
+        state="failed",
+        last_error="cannot decrypt",
     )
     await _audit(
         connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": "decryption"}
