@@ -26,7 +26,7 @@ from tests.support.twilio_client import new_sid, send_sms
 FLOOD = 60
 WAVES = 6  # of ten at once, ten seconds apart: sixty messages within a minute
 CRISIS_AT = 45
-HEALTH_PROBES = 2000
+PROBES_PER_WAVE = 3
 # Generous for a loaded two-core machine; a probe stuck behind the flood would take seconds.
 SLOWEST_PROBE_SECONDS = 1.0
 
@@ -37,16 +37,13 @@ async def test_a_flood_from_one_number_is_stored_whole_and_auto_replied_once(
 ) -> None:
     await import_practice(settings)
     client = await aiohttp_client(make_app(settings, clock))
-    flooding = asyncio.Event()
     probes: list[tuple[int, float]] = []
 
     async def probe_health() -> None:
-        while not flooding.is_set() and len(probes) < HEALTH_PROBES:
-            started = time.monotonic()
-            response = await client.get("/healthz")
-            await response.read()
-            probes.append((response.status, time.monotonic() - started))
-            await asyncio.sleep(0.005)
+        started = time.monotonic()
+        response = await client.get("/healthz")
+        await response.read()
+        probes.append((response.status, time.monotonic() - started))
 
     async def flood() -> list[tuple[str, int, str]]:
         answers = []
@@ -58,21 +55,21 @@ async def test_a_flood_from_one_number_is_stored_whole_and_auto_replied_once(
                 "i want to end my life tonight" if n == CRISIS_AT else f"are you there {n}"
                 for n in numbers
             ]
-            results = await asyncio.gather(
+            # Health probes go out with each wave, so they meet it in flight.
+            sending = asyncio.gather(
                 *(
                     send_sms(client, CASEY, LEE_NUMBER, text, sid)
                     for sid, text in zip(sids, texts, strict=True)
                 )
             )
+            probing = asyncio.gather(*(probe_health() for _ in range(PROBES_PER_WAVE)))
+            results, _ = await asyncio.gather(sending, probing)
             answers += [(sid, *result) for sid, result in zip(sids, results, strict=True)]
             clock.advance(timedelta(seconds=10))
-        flooding.set()
         return answers
 
     async with asyncio.timeout(60):
-        prober = asyncio.create_task(probe_health())
         answers = await flood()
-        await prober
 
     assert {status for _, status, _ in answers} == {200}
     # Casey's therapist is closed at this hour: without the guard each message would be
@@ -93,6 +90,6 @@ async def test_a_flood_from_one_number_is_stored_whole_and_auto_replied_once(
     ]
     assert len(received) == FLOOD
 
-    assert len(probes) > 10
+    assert len(probes) == WAVES * PROBES_PER_WAVE
     assert {status for status, _ in probes} == {200}
     assert max(seconds for _, seconds in probes) < SLOWEST_PROBE_SECONDS
