@@ -91,6 +91,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             config=config,
             sender=deps.sender,
             run_passes=deps.run_worker,
+            give_way_to=writer.busy,
         )
         inbound = InboundService(
             config=config,

@@ -86,6 +86,7 @@ class GroupWriter:
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._closed = False
+        self._writing = False
         self.committed_batches = 0
 
     def start(self) -> None:
@@ -100,6 +101,11 @@ class GroupWriter:
             return
         self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
         await asyncio.to_thread(self._thread.join)
+
+    def busy(self) -> bool:
+        """A batch is being written or waits to be; read from any thread."""
+        queue = self._queue
+        return self._writing or (queue is not None and not queue.empty())
 
     async def submit(self, job: WriteJob) -> Any:
         """Write the job in the next batch and return its result once committed.
@@ -148,7 +154,11 @@ class GroupWriter:
                     stop = True
                     break
                 batch.append(item)
-            await self._commit(engine, batch)
+            self._writing = True
+            try:
+                await self._commit(engine, batch)
+            finally:
+                self._writing = False
             if stop:
                 return
 

@@ -7,7 +7,8 @@ the webhook benchmark, the worker on the web loop halved the gateway's throughpu
 its own, with its own engine, its transactions take as long as the database needs.
 
 The SMS sender lives on that loop as well (its HTTP session belongs to one loop), so the crisis
-alerts that the inbound fail-safe sends directly are handed over to it there.
+alerts that the inbound fail-safe sends directly are handed over to it there. On SQLite its
+transactions give way to the group commit, which webhooks are waiting for.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import structlog
 
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
-from gateway.db.engine import create_engine
+from gateway.db.engine import Busy, create_engine
 from gateway.delivery.direct import DirectAttempt
 from gateway.delivery.sending import build_sender
 from gateway.delivery.worker import DeliveryWorker
@@ -48,6 +49,7 @@ class DeliveryThread:
         config: ConfigCache,
         sender: SmsSender | None = None,
         run_passes: bool = True,
+        give_way_to: Busy | None = None,
     ) -> None:
         self._settings = settings
         self._vault = vault
@@ -56,6 +58,7 @@ class DeliveryThread:
         self._config = config
         self._sender = sender
         self._run_passes = run_passes
+        self._give_way_to = give_way_to
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -107,7 +110,7 @@ class DeliveryThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        engine = create_engine(self._settings.database_url)
+        engine = create_engine(self._settings.database_url, give_way_to=self._give_way_to)
         sender = self._sender or build_sender(
             self._settings, echo=self._settings.env == "development"
         )

@@ -75,3 +75,30 @@ async def test_a_lock_never_freed_is_a_database_error_after_the_wait(
     finally:
         holder.close()
         await engine.dispose()
+
+
+async def test_an_engine_that_gives_way_waits_for_the_busy_writer_but_never_starves(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lock.db"
+    hold_write_lock(path).close()
+    busy = True
+    engine = create_engine(f"sqlite+aiosqlite:///{path}", give_way_to=lambda: busy)
+
+    async def write() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (1)"))
+
+    try:
+        writing = asyncio.create_task(write())
+        await asyncio.sleep(0.02)
+        assert not writing.done()
+        busy = False
+        await asyncio.wait_for(writing, 5)
+        # A writer that stays busy delays it for a moment, not for ever.
+        busy = True
+        await asyncio.wait_for(write(), 5)
+        async with reader(engine).connect() as connection:
+            assert (await connection.execute(text("SELECT count(*) FROM t"))).scalar() == 2
+    finally:
+        await engine.dispose()
