@@ -25,8 +25,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Only BEGIN IMMEDIATE waits for the write lock, and _sqlite_begin does the waiting; in WAL
-    # mode nothing else finds the database busy.
+    # Only BEGIN IMMEDIATE waits for the write lock, and _sqlite_begin does the waiting. In WAL
+    # mode readers and statements inside a write transaction practically never find the
+    # database busy; one that does gets a database error, handled as an outage is.
     cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
 
