@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, CursorResult, select, update
+from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.chain import JSONValue
@@ -130,6 +130,106 @@ async def record_sent(
             .values(status="forwarded")
         )
     await _audit(connection, now, "message_sent", sorted(updated), {"kind": claim.kind, "sid": sid})
+    return updated
+
+
+async def mark_alerts_sending(
+    connection: AsyncConnection,
+    alerts: Sequence[Claim],
+    *,
+    worker_id: str,
+    now: datetime,
+    lease: timedelta,
+) -> set[str]:
+    """`mark_sending` for several claimed rows, in two statements however many there are;
+    returns the ids this worker still held and marked."""
+    ids = [alert.id for alert in alerts]
+    attempt = {"attempt_at": now.isoformat()}
+    await connection.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == bindparam("row_id"),
+            OutboxRow.claimed_by == worker_id,
+            OutboxRow.state == "claimed",
+        )
+        .values(state="sending", lease_until=now + lease, details=bindparam("row_details")),
+        [
+            {"row_id": alert.id, "row_details": {**alert.details, "delivery": attempt}}
+            for alert in alerts
+        ],
+    )
+    # Which rows are ours now: an executemany's row count is not reported by every driver.
+    marked = await connection.execute(
+        select(OutboxRow.id).where(
+            OutboxRow.id.in_(ids), OutboxRow.claimed_by == worker_id, OutboxRow.state == "sending"
+        )
+    )
+    return set(marked.scalars())
+
+
+async def record_alerts_sent(
+    connection: AsyncConnection, sent: Sequence[tuple[Claim, str]], *, now: datetime
+) -> list[str]:
+    """`record_sent` for crisis alerts (single rows, no message to update), in a handful of
+    statements however many there are; returns the ids that changed."""
+    sid_of = {claim.id: sid for claim, sid in sent}
+    open_states = ("claimed", "sending", "unknown")
+    # The rows the update will change, read first: an executemany's row count is not reported
+    # by every driver, and only these are audited.
+    updated = sorted(
+        (
+            await connection.execute(
+                select(OutboxRow.id).where(
+                    OutboxRow.id.in_(list(sid_of)), OutboxRow.state.in_(open_states)
+                )
+            )
+        ).scalars()
+    )
+    if not updated:
+        return []
+    reported: dict[str, str | None] = dict.fromkeys(sid_of.values(), None)
+    events = await connection.execute(
+        select(StatusEventRow.sid, StatusEventRow.status)
+        .where(StatusEventRow.sid.in_(list(reported)))
+        .order_by(StatusEventRow.id)
+    )
+    for sid, status in events.all():
+        if advances(reported[sid], status):
+            reported[sid] = status
+    await connection.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.id == bindparam("row_id"),
+            # Not IN: an executemany cannot expand a list.
+            or_(*(OutboxRow.state == state for state in open_states)),
+        )
+        .values(
+            state="sent",
+            sid=bindparam("row_sid"),
+            sent_at=now,
+            delivery_status=bindparam("row_status"),
+            claimed_by=None,
+            lease_until=None,
+            last_error=None,
+        ),
+        [
+            {"row_id": row_id, "row_sid": sid_of[row_id], "row_status": reported[sid_of[row_id]]}
+            for row_id in updated
+        ],
+    )
+    await append_events(
+        connection,
+        [
+            AuditEvent(
+                now,
+                ACTOR,
+                "message_sent",
+                _subject(row_id),
+                {"kind": "alert", "sid": sid_of[row_id]},
+            )
+            for row_id in updated
+        ],
+    )
     return updated
 
 

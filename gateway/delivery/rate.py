@@ -46,9 +46,11 @@ async def take_slot(
     interval: timedelta,
     *,
     urgent: bool,
+    count: int = 1,
 ) -> datetime | None:
     """None when a slot was taken and the message may go now; otherwise the instant at which
-    `from_number` is free again. Urgent messages always get None."""
+    `from_number` is free again. Urgent messages always get None; `count` urgent messages
+    going at once push the next slot back by that many intervals."""
     if not urgent:
         # Twice: the first may find no row yet for a number that never sent.
         for _ in range(2):
@@ -68,7 +70,7 @@ async def take_slot(
         pushed = await connection.execute(
             update(SendSlotRow)
             .where(SendSlotRow.from_number == from_number, SendSlotRow.next_at == seen)
-            .values(next_at=max(seen, now) + interval)
+            .values(next_at=max(seen, now) + interval * count)
         )
         if pushed.rowcount == 1:
             break

@@ -16,6 +16,7 @@ import random
 import secrets
 import socket
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, assert_never
@@ -319,28 +320,37 @@ class DeliveryWorker:
 
     async def _send_alerts(self, alerts: list[Claim], now: datetime) -> int:
         """Marked `sending` in one transaction, sent at the same time, recorded in one
-        transaction: an alert waits neither for another's send nor for a commit of its own."""
+        transaction, each in a few statements however many alerts there are: an alert waits
+        neither for another's send nor for a commit of its own, and on SQLite the worker holds
+        the write lock briefly."""
         if not alerts:
             return 0
-        readable = []
+        readable: dict[str, tuple[Claim, OutboundSms]] = {}
         for alert in alerts:
             try:
-                readable.append((alert, self._outbound(alert)))
+                readable[alert.id] = (alert, self._outbound(alert))
             except DecryptionError as exc:
                 await self._fail_unreadable(alert, now, exc)
-        ready = []
+        if not readable:
+            return len(alerts)
         async with self._engine.begin() as connection:
-            for alert, sms in readable:
-                if not await outcomes.mark_sending(
-                    connection, alert, worker_id=self.worker_id, now=now, lease=self._lease
-                ):
-                    log.warning("outbox_claim_lost", outbox_id=alert.id, worker=self.worker_id)
-                    continue
-                await take_slot(connection, alert.from_number, now, self._interval, urgent=True)
-                ready.append((alert, sms))
+            marked = await outcomes.mark_alerts_sending(
+                connection,
+                [alert for alert, _ in readable.values()],
+                worker_id=self.worker_id,
+                now=now,
+                lease=self._lease,
+            )
+            numbers = Counter(alert.from_number for alert, _ in readable.values())
+            for number, count in numbers.items():
+                await take_slot(connection, number, now, self._interval, urgent=True, count=count)
+        for lost in readable.keys() - marked:
+            log.warning("outbox_claim_lost", outbox_id=lost, worker=self.worker_id)
+        ready = [readable[alert_id] for alert_id in readable if alert_id in marked]
         results = await asyncio.gather(
             *(self._sender.send(sms) for _, sms in ready), return_exceptions=True
         )
+        sent: list[tuple[Claim, str]] = []
         async with self._engine.begin() as connection:
             for (alert, _), result in zip(ready, results, strict=True):
                 # A send that raised may have reached Twilio: reconciled, never resent blindly.
@@ -349,7 +359,14 @@ class DeliveryWorker:
                     if isinstance(result, BaseException)
                     else result
                 )
-                await self._record_in(connection, alert, outcome, now)
+                if isinstance(outcome, Sent):
+                    self._count(alert, outcome_name(outcome))
+                    sent.append((alert, outcome.sid))
+                else:
+                    await self._record_in(connection, alert, outcome, now)
+            await outcomes.record_alerts_sent(connection, sent, now=now)
+        for alert, sid in sent:
+            log.info("outbox_sent", outbox_id=alert.id, kind=alert.kind, sid=sid, count=1)
         return len(alerts)
 
     # One row (or digest) ------------------------------------------------------------------

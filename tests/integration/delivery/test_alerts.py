@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import OutboxRow
+from gateway.delivery import outcomes
 from gateway.delivery.alerts import escalation_id
+from gateway.delivery.claim import claim_due
 from gateway.delivery.sending import build_sender
 from gateway.settings import Settings
 from gateway.status_job import StatusJob
@@ -185,3 +188,40 @@ async def test_alerts_due_together_are_sent_at_once_and_each_recorded(
     assert states == {alerts[0]["id"]: "sent", alerts[1]["id"]: "unknown", alerts[2]["id"]: "sent"}
     for alert in (alerts[0], alerts[2]):
         assert await audit_actions(db, f"outbox:{alert['id']}") == ["message_sent"]
+
+
+async def test_alerts_taken_over_by_another_worker_are_neither_marked_nor_recorded_as_ours(
+    db: AsyncEngine, vault: Vault, clock: FixedClock
+) -> None:
+    now = clock.now()
+    alerts = [await queue_alert(db, vault, at=now) for _ in range(3)]
+    claims = await claim_due(db, worker_id="ours", now=now, lease=MINUTE, limit=10)
+    assert len(claims) == 3
+    # The third's lease ran out and another worker holds it now.
+    async with db.begin() as connection:
+        await connection.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == alerts[2]["id"])
+            .values(claimed_by="theirs", state="sending")
+        )
+        marked = await outcomes.mark_alerts_sending(
+            connection, claims, worker_id="ours", now=now, lease=MINUTE
+        )
+    assert marked == {alerts[0]["id"], alerts[1]["id"]}
+
+    # Twilio's callback for the first arrived before the send's answer was written.
+    delivered = "SM" + "1" * 32
+    sids = {alerts[0]["id"]: delivered, alerts[1]["id"]: "SM" + "2" * 32}
+    by_id = {claim.id: claim for claim in claims}
+    async with db.begin() as connection:
+        await StatusJob(delivered, "delivered", None, now).write(connection)
+        recorded = await outcomes.record_alerts_sent(
+            connection, [(by_id[row_id], sid) for row_id, sid in sids.items()], now=now
+        )
+    assert sorted(recorded) == sorted(alert["id"] for alert in alerts[:2])
+    rows = await outbox(db)
+    first = rows[alerts[0]["id"]]
+    assert (first.state, first.sid, first.delivery_status) == ("sent", delivered, "delivered")
+    assert rows[alerts[2]["id"]].claimed_by == "theirs"
+    assert await audit_actions(db, f"outbox:{alerts[0]['id']}") == ["message_sent"]
+    assert await audit_actions(db, f"outbox:{alerts[2]['id']}") == []
