@@ -38,6 +38,7 @@ BIN = Path(sys.executable).parent
 TOKEN = "0123456789abcdef0123456789abcdef"
 PRACTICE_NUMBER = "+15550001000"
 CLIENTS_PER_THERAPIST = 400
+SETTLE_SECONDS = 5.0
 POSTGRES_URL = os.environ.get(
     "GATEWAY_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -327,6 +328,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 print_row(peak)
                 half_rate = max(1.0, peak.rps / 2)
+                # The paced run measures a steady half load, not the worker catching up with
+                # the alerts of the peak run.
+                await asyncio.sleep(SETTLE_SECONDS)
                 count = min(args.requests, int(half_rate * 10))
                 paced = await load(
                     f"gateway-{db}@{half_rate:.0f}/s",
