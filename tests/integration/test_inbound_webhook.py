@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from twilio.request_validator import RequestValidator
 
 from gateway.http.keys import RUNTIME
 from gateway.settings import Settings
+from tests.conftest import AUTH_TOKEN
 from tests.integration.conftest import (
     CASEY,
     EXAMPLE,
@@ -24,7 +26,14 @@ from tests.integration.conftest import (
     table_rows,
 )
 from tests.support.clock import FixedClock
-from tests.support.twilio_client import new_sid, post_signed, send_sms, sign, sms_params
+from tests.support.twilio_client import (
+    PUBLIC_URL,
+    new_sid,
+    post_signed,
+    send_sms,
+    sign,
+    sms_params,
+)
 
 Client = TestClient[web.Request, web.Application]
 EMPTY = '<?xml version="1.0" encoding="UTF-8"?><Response />'
@@ -59,6 +68,16 @@ async def test_a_forged_signature_is_refused(gateway: Client, imported: Settings
     forged = sign("/twilio/sms", params, token="f" * 32)
     assert (await post_signed(gateway, "/twilio/sms", params, forged)).status == 403
     assert await messages(imported) == []
+
+
+async def test_a_signature_over_the_url_with_its_default_port_is_accepted(
+    gateway: Client, imported: Settings
+) -> None:
+    params = sms_params(RILEY, LEE_NUMBER, "see you tuesday")
+    validator = RequestValidator(AUTH_TOKEN)
+    with_port = validator.compute_signature(PUBLIC_URL + ":443/twilio/sms", params)
+    assert (await post_signed(gateway, "/twilio/sms", params, with_port)).status == 200
+    assert len(await messages(imported)) == 1
 
 
 async def test_a_replayed_signature_on_other_content_is_refused(
