@@ -53,11 +53,13 @@ SECURITY_HEADERS: Final = {
 }
 
 
+_PAGE_ROOTS: Final = frozenset(prefix.rstrip("/") for prefix in PAGE_PREFIXES)
+# str.startswith takes a tuple: one call per request, which every webhook also pays.
+_PAGE_SUBTREES: Final = tuple(root + "/" for root in _PAGE_ROOTS)
+
+
 def is_page_path(path: str) -> bool:
-    return path == "/" or any(
-        path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/")
-        for prefix in PAGE_PREFIXES
-    )
+    return path == "/" or path in _PAGE_ROOTS or path.startswith(_PAGE_SUBTREES)
 
 
 def _is_open(path: str) -> bool:
