@@ -180,8 +180,13 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
 class AccessLogger(AbstractAccessLogger):
     """One access event per request: method, path without query, status and duration."""
 
+    def __init__(self, logger: logging.Logger, log_format: str) -> None:
+        super().__init__(logger, log_format)
+        # Bound once: a lazy proxy would build a new logger for every request.
+        self._events = structlog.get_logger("gateway.access").bind()
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        structlog.get_logger("gateway.access").info(
+        self._events.info(
             "http_request",
             method=request.method,
             path=request.rel_url.path,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -66,6 +67,9 @@ class Opening:
     reason: str
 
 
+# Every message asks for the same few window edges (this week's, in a handful of zones), and
+# each costs two zone look-ups; remembering them makes a decision several times cheaper.
+@lru_cache(maxsize=4096)
 def local_instant(zone: ZoneInfo, day: date, minute: int) -> datetime:
     """The real instant (in UTC) of the wall time `minute` minutes after midnight of `day`.
 
