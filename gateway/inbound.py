@@ -144,9 +144,9 @@ class InboundService:
 
     async def _record(self, job: InboundJob, decision: Decision) -> str:
         try:
-            result: InboundResult = await asyncio.wait_for(
-                self._writer.submit(job), self._commit_timeout
-            )
+            # asyncio.timeout, unlike wait_for, needs no task of its own per message.
+            async with asyncio.timeout(self._commit_timeout):
+                result: InboundResult = await self._writer.submit(job)
         except (SQLAlchemyError, OSError, TimeoutError, WriterClosedError) as exc:
             return await self._keep_locally(job, decision, exc)
         if isinstance(result, Duplicate):

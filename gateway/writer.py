@@ -19,27 +19,26 @@ the spool.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, Self
 
 import structlog
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.store import AuditEvent, append_events
 from gateway.db.engine import create_engine
+from gateway.db.errors import is_contention
 
 log = structlog.get_logger(__name__)
 
 MAX_BATCH: Final = 256
 # Errors that one job's rows can cause; only these are worth isolating by retrying singly.
 _ONE_JOB_ERRORS: Final = (IntegrityError, DataError, ValueError, TypeError)
-# PostgreSQL's deadlock and serialization failures: two replicas' batches met on the same
-# rows. Each job alone then succeeds or finds the other replica's copy.
-_CONTENTION_STATES: Final = frozenset({"40P01", "40001"})
 
 Written = tuple[Any, Sequence[AuditEvent]]
 
@@ -58,14 +57,14 @@ class WriteJob(Protocol):
 @dataclass(slots=True)
 class _Pending:
     job: WriteJob
-    done: concurrent.futures.Future[Any]
+    loop: asyncio.AbstractEventLoop  # the submitter's, where `done` lives
+    done: asyncio.Future[Any]
 
 
 def _worth_retrying_singly(exc: Exception) -> bool:
-    if isinstance(exc, _ONE_JOB_ERRORS):
-        return True
-    state = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(exc, DBAPIError) and state in _CONTENTION_STATES
+    # Contention: two replicas' batches met on the same rows. Each job alone then succeeds
+    # or finds the other replica's copy.
+    return isinstance(exc, _ONE_JOB_ERRORS) or is_contention(exc)
 
 
 def _seen(future: asyncio.Future[Any]) -> None:
@@ -82,7 +81,12 @@ class GroupWriter:
         self._database_url = database_url
         self._max_batch = max_batch
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[_Pending | None] | None = None
+        # Submitters append from their threads; the writer drains it. The writer's loop is
+        # woken only when it may be asleep (`_signalled` is off), not once per job: a wake-up
+        # costs a system call and a thread switch.
+        self._inbox: deque[_Pending | None] = deque()
+        self._signalled = False
+        self._arrived: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
         self._started = threading.Event()
         self._closed = False
@@ -97,15 +101,14 @@ class GroupWriter:
     async def stop(self) -> None:
         """Finish what was submitted, then stop."""
         self._closed = True
-        if self._thread is None or self._loop is None or self._queue is None:
+        if self._thread is None or self._loop is None:
             return
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, None)
+        self._put(None)
         await asyncio.to_thread(self._thread.join)
 
     def busy(self) -> bool:
         """A batch is being written or waits to be; read from any thread."""
-        queue = self._queue
-        return self._writing or (queue is not None and not queue.empty())
+        return self._writing or bool(self._inbox)
 
     async def submit(self, job: WriteJob) -> Any:
         """Write the job in the next batch and return its result once committed.
@@ -113,15 +116,21 @@ class GroupWriter:
         A caller that stops waiting (a timeout) does not withdraw the job: it is still
         written, and MessageSid idempotency absorbs any later copy of it.
         """
-        if self._closed or self._loop is None or self._queue is None:
+        if self._closed or self._loop is None:
             raise WriterClosedError
-        done: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, _Pending(job, done))
-        result = asyncio.wrap_future(done)
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
         # A caller that timed out no longer looks at the outcome: mark it seen, so that asyncio
         # does not log a failure that the caller already handled by spooling.
-        result.add_done_callback(_seen)
-        return await asyncio.shield(result)
+        done.add_done_callback(_seen)
+        self._put(_Pending(job, loop, done))
+        return await asyncio.shield(done)
+
+    def _put(self, item: _Pending | None) -> None:
+        self._inbox.append(item)
+        if not self._signalled and self._loop is not None and self._arrived is not None:
+            self._signalled = True
+            self._loop.call_soon_threadsafe(self._arrived.set)
 
     def _thread_main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -132,7 +141,7 @@ class GroupWriter:
             loop.close()
 
     async def _main(self) -> None:
-        self._queue = asyncio.Queue()
+        self._arrived = asyncio.Event()
         self._started.set()
         engine = create_engine(self._database_url)
         try:
@@ -141,19 +150,28 @@ class GroupWriter:
             await engine.dispose()
 
     async def _run(self, engine: AsyncEngine) -> None:
-        assert self._queue is not None  # noqa: S101 - set by _main before _run
+        arrived = self._arrived
+        assert arrived is not None  # noqa: S101 - set by _main before _run
         while True:
-            first = await self._queue.get()
-            if first is None:
-                return
-            batch = [first]
+            if not self._inbox:
+                # Cleared before the inbox is read again: a job appended after this line
+                # either is taken below or signals anew.
+                self._signalled = False
+                arrived.clear()
+                if not self._inbox:
+                    await arrived.wait()
+            batch: list[_Pending] = []
             stop = False
-            while len(batch) < self._max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
+            while len(batch) < self._max_batch and self._inbox:
+                item = self._inbox.popleft()
                 if item is None:
                     stop = True
                     break
                 batch.append(item)
+            if not batch:
+                if stop:
+                    return
+                continue
             self._writing = True
             try:
                 await self._commit(engine, batch)
@@ -168,27 +186,26 @@ class GroupWriter:
         except Exception as exc:  # noqa: BLE001 - every job's caller hears of it
             if not _worth_retrying_singly(exc):
                 # The database itself failed: retrying job by job would only multiply the wait.
-                for pending in batch:
-                    self._fail(pending, exc)
+                log.warning("write_failed", count=len(batch), error_type=type(exc).__name__)
+                _settle([(pending, None, exc) for pending in batch])
                 return
             log.warning(
                 "batch_failed_retrying_singly", count=len(batch), error_type=type(exc).__name__
             )
             for pending in batch:
-                await self._write_alone(engine, pending)
+                _settle([await self._write_alone(engine, pending)])
             return
-        for pending, result in zip(batch, results, strict=True):
-            self._resolve(pending, result)
+        _settle([(pending, result, None) for pending, result in zip(batch, results, strict=True)])
 
-    async def _write_alone(self, engine: AsyncEngine, pending: _Pending) -> None:
+    async def _write_alone(self, engine: AsyncEngine, pending: _Pending) -> _Outcome:
         """Also a batch of one is retried once: when another replica committed the same
         MessageSid after this batch looked for it, the retry's first read finds that copy."""
         try:
             (result,) = await self._write(engine, [pending])
         except Exception as exc:  # noqa: BLE001 - reported to the job's caller
-            self._fail(pending, exc)
-        else:
-            self._resolve(pending, result)
+            log.warning("write_failed", count=1, error_type=type(exc).__name__)
+            return pending, None, exc
+        return pending, result, None
 
     async def _write(self, engine: AsyncEngine, batch: list[_Pending]) -> list[Any]:
         by_kind: dict[type[WriteJob], list[int]] = {}
@@ -206,13 +223,25 @@ class GroupWriter:
         self.committed_batches += 1
         return [outcome[0] if outcome is not None else None for outcome in written]
 
-    @staticmethod
-    def _resolve(pending: _Pending, result: Any) -> None:
-        if not pending.done.done():
-            pending.done.set_result(result)
 
-    @staticmethod
-    def _fail(pending: _Pending, exc: BaseException) -> None:
-        log.warning("write_failed", error_type=type(exc).__name__)
-        if not pending.done.done():
+_Outcome = tuple[_Pending, Any, BaseException | None]
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Hand each submitter its result: one call per submitting loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, mine in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # that loop has closed: nobody is waiting
+            loop.call_soon_threadsafe(_deliver, mine)
+
+
+def _deliver(outcomes: list[_Outcome]) -> None:
+    for pending, result, exc in outcomes:
+        if pending.done.done():
+            continue
+        if exc is None:
+            pending.done.set_result(result)
+        else:
             pending.done.set_exception(exc)
