@@ -18,19 +18,17 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, assert_never
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
 from gateway.crypto import DecryptionError
-from gateway.db.errors import is_contention
 from gateway.db.tables import OptOutRow
 from gateway.delivery import outcomes
 from gateway.delivery.alerts import escalate_alerts
@@ -54,7 +52,6 @@ from gateway.delivery.direct import DirectAlerts, DirectAttempt, outcome_name
 from gateway.delivery.held import follow_availability
 from gateway.delivery.periodic import claim_run
 from gateway.delivery.rate import send_interval, take_slot
-from gateway.delivery.send_all import send_all
 from gateway.metrics import Metrics
 from gateway.outbox import PRIORITY_ALERT
 from gateway.retention import purge_expired_bodies
@@ -121,20 +118,6 @@ def _units(claims: Sequence[Claim]) -> list[tuple[Claim, list[Claim]]]:
         lead, *others = sorted(group, key=lambda item: (item.created_at, item.id))
         ordered.append((lead, others))
     return ordered
-
-
-@dataclass(slots=True)
-class _Prepared:
-    ready: list[tuple[Claim, OutboundSms]] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
-    waiting_units: int = 0
-    unreadable: list[tuple[Claim, DecryptionError]] = field(default_factory=list)
-
-    def add(self, other: _Prepared) -> None:
-        self.ready += other.ready
-        self.waiting += other.waiting
-        self.waiting_units += other.waiting_units
-        self.unreadable += other.unreadable
 
 
 class DeliveryWorker:
@@ -293,12 +276,15 @@ class DeliveryWorker:
         sent = {alert.id for alert in alerts}
         units = [(lead, others) for lead, others in units if lead.id not in sent]
         self._busy_numbers.clear()
-        fresh = [unit for unit in units if self._needs_only_a_send(unit[0])]
-        units = [unit for unit in units if not self._needs_only_a_send(unit[0])]
-        handled += await self._send_together(fresh, now)
+        waiting: list[str] = []
         for position, (lead, others) in enumerate(units):
             if self._stopping:
                 break
+            if lead.priority != PRIORITY_ALERT and lead.from_number in self._busy_numbers:
+                # Its number just used its send slot: back to the queue in one statement below,
+                # rather than a transaction each to defer it.
+                waiting.extend(claim.id for claim in (lead, *others))
+                continue
             if time.monotonic() - started > self._lease.total_seconds() / 2:
                 # Slow sends used up half the lease, and `now` is getting stale: the rest goes
                 # back now rather than its leases running out under this worker.
@@ -310,6 +296,8 @@ class DeliveryWorker:
                 break
             await self._handle(lead, others, now)
             handled += 1
+        if waiting:
+            await release_claims(self._engine, self.worker_id, waiting)
         if not alerts_only:
             await self._retention(now)
             backlog = await due_backlog(self._engine, now)
@@ -359,10 +347,18 @@ class DeliveryWorker:
         for lost in readable.keys() - marked:
             log.warning("outbox_claim_lost", outbox_id=lost, worker=self.worker_id)
         ready = [readable[alert_id] for alert_id in readable if alert_id in marked]
-        results = await send_all(self._sender, [sms for _, sms in ready])
+        results = await asyncio.gather(
+            *(self._sender.send(sms) for _, sms in ready), return_exceptions=True
+        )
         sent: list[tuple[Claim, str]] = []
         async with self._engine.begin() as connection:
-            for (alert, _), outcome in zip(ready, results, strict=True):
+            for (alert, _), result in zip(ready, results, strict=True):
+                # A send that raised may have reached Twilio: reconciled, never resent blindly.
+                outcome = (
+                    Unknown(reason=type(result).__name__)
+                    if isinstance(result, BaseException)
+                    else result
+                )
                 if isinstance(outcome, Sent):
                     self._count(alert, outcome_name(outcome))
                     sent.append((alert, outcome.sid))
@@ -373,70 +369,7 @@ class DeliveryWorker:
             log.info("outbox_sent", outbox_id=alert.id, kind=alert.kind, sid=sid, count=1)
         return len(alerts)
 
-    # The rest of a pass, together -------------------------------------------------------------
-
-    def _needs_only_a_send(self, lead: Claim) -> bool:
-        """Claimed and never tried: no outcome to look up or settle first."""
-        return lead.state == "claimed" and not self._direct.attempted(lead.id)
-
-    async def _send_together(self, units: list[tuple[Claim, list[Claim]]], now: datetime) -> int:
-        """Rows (and digests) prepared in one transaction, a savepoint each; sent at the same
-        time, one after another to any one recipient; recorded in one transaction. A pass
-        costs two commits however many rows it carries, where it used to cost two a row.
-        Returns how many went further than waiting for their number's next send slot."""
-        if not units:
-            return 0
-        # One number's send slot is taken in one order by every worker, so that two workers'
-        # transactions do not wait for each other's slots.
-        units = sorted(units, key=lambda unit: unit[0].from_number)
-        try:
-            async with self._engine.begin() as connection:
-                prepared = await self._prepare_units(connection, units, now)
-        except DBAPIError as exc:
-            if not is_contention(exc):
-                raise
-            # Met another worker's transaction (PostgreSQL chose this one to fail): nothing of
-            # it stays, so each unit is prepared again in a transaction of its own.
-            self._busy_numbers.clear()
-            prepared = _Prepared()
-            for unit in units:
-                async with self._engine.begin() as connection:
-                    prepared.add(await self._prepare_units(connection, [unit], now))
-        for lead, error in prepared.unreadable:
-            await self._fail_unreadable(lead, now, error)
-        if prepared.waiting:
-            await release_claims(self._engine, self.worker_id, prepared.waiting)
-        results = await send_all(self._sender, [sms for _, sms in prepared.ready])
-        async with self._engine.begin() as connection:
-            for (lead, _), outcome in zip(prepared.ready, results, strict=True):
-                await self._record_in(connection, lead, outcome, now)
-        return len(units) - prepared.waiting_units
-
-    async def _prepare_units(
-        self, connection: AsyncConnection, units: list[tuple[Claim, list[Claim]]], now: datetime
-    ) -> _Prepared:
-        prepared = _Prepared()
-        for lead, others in units:
-            if lead.priority != PRIORITY_ALERT and lead.from_number in self._busy_numbers:
-                # Its number just used its send slot: back to the queue in one statement,
-                # rather than a statement each to defer it.
-                prepared.waiting.extend(claim.id for claim in (lead, *others))
-                prepared.waiting_units += 1
-                continue
-            try:
-                async with connection.begin_nested():
-                    ready = await self._prepare(connection, lead, others, now)
-            except _LostClaimError:
-                log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self.worker_id)
-                continue
-            except DecryptionError as exc:
-                prepared.unreadable.append((lead, exc))
-                continue
-            if ready is not None:
-                prepared.ready.append(ready)
-        return prepared
-
-    # One row that was tried before ---------------------------------------------------------
+    # One row (or digest) ------------------------------------------------------------------
 
     async def _handle(self, lead: Claim, others: list[Claim], now: datetime) -> None:
         try:
@@ -446,6 +379,13 @@ class DeliveryWorker:
             direct = self._direct.pop(lead.id)
             if direct is not None:
                 await self._settle_direct(lead, direct, now)
+                return
+            ready = await self._prepare(lead, others, now)
+            if ready is None:
+                return
+            lead, sms = ready
+            outcome = await self._sender.send(sms)
+            await self._record(lead, outcome, now)
         except DecryptionError as exc:
             await self._fail_unreadable(lead, now, exc)
 
@@ -469,76 +409,86 @@ class DeliveryWorker:
         )
 
     async def _prepare(
-        self, connection: AsyncConnection, lead: Claim, others: list[Claim], now: datetime
+        self, lead: Claim, others: list[Claim], now: datetime
     ) -> tuple[Claim, OutboundSms] | None:
-        """Everything decided before the send: the row is cancelled, moved, deferred, or
-        marked `sending` with a send slot taken. Returns the row to send (with its digest
-        text, if others were merged into it) and its SMS, or None. Raises _LostClaimError
-        when the row is no longer this worker's; the caller undoes its statements then."""
-        if lead.kind in outcomes.TO_CLIENT_KINDS:
-            opted_out = (
-                await connection.execute(
-                    select(OptOutRow.opted_out).where(OptOutRow.phone_index == lead.to_index)
-                )
-            ).scalar_one_or_none()
-            if opted_out:
-                await outcomes.cancel(
+        """Everything decided before the send, in one transaction: the row is cancelled,
+        moved, deferred, or marked `sending` with a send slot taken. Returns the row to send
+        (with its digest text, if others were merged into it) and its SMS, or None."""
+        try:
+            async with self._engine.begin() as connection:
+                if lead.kind in outcomes.TO_CLIENT_KINDS:
+                    opted_out = (
+                        await connection.execute(
+                            select(OptOutRow.opted_out).where(
+                                OptOutRow.phone_index == lead.to_index
+                            )
+                        )
+                    ).scalar_one_or_none()
+                    if opted_out:
+                        await outcomes.cancel(
+                            connection,
+                            lead,
+                            reason="recipient opted out",
+                            code="opted_out",
+                            now=now,
+                        )
+                        self._count(lead, "cancelled")
+                        log.info("outbox_cancelled", outbox_id=lead.id, kind=lead.kind)
+                        return None
+                directory = self._config.directory if self._config is not None else None
+                if lead.held and directory is not None:
+                    match availability(directory, lead.therapist_id, lead.client_id, now):
+                        case OpensAt(at=at):
+                            for claim in (lead, *others):
+                                await outcomes.reschedule(connection, claim, due_at=at, now=now)
+                            log.info(
+                                "outbox_rescheduled",
+                                outbox_id=lead.id,
+                                count=1 + len(others),
+                                deliver_at=at.isoformat(),
+                            )
+                            return None
+                        case NoOpening():
+                            for claim in (lead, *others):
+                                await outcomes.unhold(connection, claim, now=now)
+                            self._count(lead, "cancelled")
+                            return None
+                        case ReachableNow() | NotConfigured():
+                            pass
+                if others:
+                    lead, rest = await merge(connection, self._vault, lead, others)
+                    for claim in rest:
+                        # Another digest takes them, in the next pass.
+                        await outcomes.defer(connection, claim, due_at=now)
+                sms = self._outbound(lead)
+                if not await outcomes.mark_sending(
+                    connection, lead, worker_id=self.worker_id, now=now, lease=self._lease
+                ):
+                    raise _LostClaimError
+                free_at = await take_slot(
                     connection,
-                    lead,
-                    reason="recipient opted out",
-                    code="opted_out",
-                    now=now,
+                    lead.from_number,
+                    now,
+                    self._interval,
+                    urgent=lead.priority == PRIORITY_ALERT,
                 )
-                self._count(lead, "cancelled")
-                log.info("outbox_cancelled", outbox_id=lead.id, kind=lead.kind)
-                return None
-        directory = self._config.directory if self._config is not None else None
-        if lead.held and directory is not None:
-            match availability(directory, lead.therapist_id, lead.client_id, now):
-                case OpensAt(at=at):
-                    for claim in (lead, *others):
-                        await outcomes.reschedule(connection, claim, due_at=at, now=now)
-                    log.info(
-                        "outbox_rescheduled",
-                        outbox_id=lead.id,
-                        count=1 + len(others),
-                        deliver_at=at.isoformat(),
-                    )
+                if free_at is not None:
+                    await outcomes.defer(connection, lead, due_at=free_at)
+                    self._note_due(free_at)
+                    self._busy_numbers.add(lead.from_number)
                     return None
-                case NoOpening():
-                    for claim in (lead, *others):
-                        await outcomes.unhold(connection, claim, now=now)
-                    self._count(lead, "cancelled")
-                    return None
-                case ReachableNow() | NotConfigured():
-                    pass
-        if others:
-            lead, rest = await merge(connection, self._vault, lead, others)
-            for claim in rest:
-                # Another digest takes them, in the next pass.
-                await outcomes.defer(connection, claim, due_at=now)
-        sms = self._outbound(lead)
-        if not await outcomes.mark_sending(
-            connection, lead, worker_id=self.worker_id, now=now, lease=self._lease
-        ):
-            raise _LostClaimError
-        free_at = await take_slot(
-            connection,
-            lead.from_number,
-            now,
-            self._interval,
-            urgent=lead.priority == PRIORITY_ALERT,
-        )
-        if free_at is not None:
-            await outcomes.defer(connection, lead, due_at=free_at)
-            self._note_due(free_at)
-            self._busy_numbers.add(lead.from_number)
+        except _LostClaimError:
+            log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self.worker_id)
             return None
         return lead, sms
 
     def _note_due(self, at: datetime) -> None:
         if self._next_due is None or at < self._next_due:
             self._next_due = at
+
+    async def _record(self, claim: Claim, outcome: SendOutcome, now: datetime) -> None:
+        async with self._engine.begin() as connection:
+            await self._record_in(connection, claim, outcome, now)
 
     async def _record_in(
         self, connection: AsyncConnection, claim: Claim, outcome: SendOutcome, now: datetime
