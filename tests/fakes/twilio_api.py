@@ -126,6 +126,7 @@ class FakeTwilio:
         self._opted_out: set[str] = set()
         self._failures: deque[_Failure] = deque()
         self._delays: deque[_Delay] = deque()
+        self._lookup_delays: deque[float] = deque()
         self._arrived = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -205,6 +206,10 @@ class FakeTwilio:
         """
         self._delays.extend([_Delay(seconds=seconds, record=record)] * n)
 
+    def delay_lookups(self, n: int, seconds: float) -> None:
+        """The next `n` message-list lookups answer after `seconds`."""
+        self._lookup_delays.extend([seconds] * n)
+
     def reset(self) -> None:
         self.messages.clear()
         self.statuses.clear()
@@ -212,6 +217,7 @@ class FakeTwilio:
         self._opted_out.clear()
         self._failures.clear()
         self._delays.clear()
+        self._lookup_delays.clear()
 
     async def wait_for(
         self,
@@ -395,6 +401,8 @@ class FakeTwilio:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
+        if self._lookup_delays:
+            await self._pause(self._lookup_delays.popleft())
         query = request.query
         try:
             # On the wire "DateSent>=2024-05-01" is the key "DateSent>" with a date value;

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import OutboxRow
 from gateway.delivery.claim import claim_due
+from gateway.delivery.worker import FIRST_CHECK
+from gateway.twilio.sender import TwilioRestSender
 from gateway.vault import Vault
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
@@ -149,3 +151,28 @@ async def test_a_slow_batch_gives_back_what_it_cannot_send_within_half_its_lease
     assert states == [("pending", None), ("pending", None), ("sent", None)]
     await worker.run_once(now + timedelta(seconds=1))
     assert len(fake.messages) == 3
+
+
+async def test_slow_lookups_give_back_what_cannot_be_reconciled_within_half_the_lease(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    rows = [
+        plain_row(vault, at=now, body=f"notice {n}", from_number=f"+1555000{n:04d}")
+        for n in range(3)
+    ]
+    await insert_rows(db, OutboxRow, rows)
+    fake.delay_next(3, seconds=1.0, record=True)
+    hasty = TwilioRestSender(fake.account_sid, fake.auth_token, fake.url, timeout=0.3)
+    await (await make_worker(sender=hasty)).run_once(now)
+    assert {row.state for row in (await outbox(db)).values()} == {"unknown"}
+    worker = await make_worker(lease_seconds=1.0)
+
+    fake.delay_lookups(1, seconds=0.7)
+    assert await worker.run_once(now + FIRST_CHECK) == 1
+
+    states = sorted((row.state, row.claimed_by) for row in (await outbox(db)).values())
+    assert states == [("sent", None), ("unknown", None), ("unknown", None)]
+    await worker.run_once(now + FIRST_CHECK + timedelta(seconds=1))
+    assert {row.state for row in (await outbox(db)).values()} == {"sent"}
+    assert fake.post_attempts == 3
