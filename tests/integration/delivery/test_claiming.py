@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -133,15 +133,20 @@ async def test_a_running_worker_sends_what_is_queued_and_stops_gracefully(
     assert len(fake.messages) == 1
 
 
-async def test_a_slow_batch_gives_back_what_it_cannot_send_within_half_its_lease(
-    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
-) -> None:
-    now = clock.now()
+async def queue_three_numbers(db: AsyncEngine, vault: Vault, now: datetime) -> None:
+    """Three due notices from three sending numbers: no send slot holds one back."""
     rows = [
         plain_row(vault, at=now, body=f"notice {n}", from_number=f"+1555000{n:04d}")
         for n in range(3)
     ]
     await insert_rows(db, OutboxRow, rows)
+
+
+async def test_a_slow_batch_gives_back_what_it_cannot_send_within_half_its_lease(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    await queue_three_numbers(db, vault, now)
     fake.delay_next(1, seconds=0.7, record=True)
     worker = await make_worker(lease_seconds=1.0)
 
@@ -157,11 +162,7 @@ async def test_slow_lookups_give_back_what_cannot_be_reconciled_within_half_the_
     db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
 ) -> None:
     now = clock.now()
-    rows = [
-        plain_row(vault, at=now, body=f"notice {n}", from_number=f"+1555000{n:04d}")
-        for n in range(3)
-    ]
-    await insert_rows(db, OutboxRow, rows)
+    await queue_three_numbers(db, vault, now)
     fake.delay_next(3, seconds=1.0, record=True)
     hasty = TwilioRestSender(fake.account_sid, fake.auth_token, fake.url, timeout=0.3)
     await (await make_worker(sender=hasty)).run_once(now)
