@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -32,14 +31,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_webhook import (  # noqa: E402 - after the path set-up above
-    BIN,
     POSTGRES_URL,
-    TOKEN,
     free_port,
     load,
     messages,
     pg_url,
-    practice_file,
+    start_gateway,
     wait_ready,
 )
 
@@ -96,34 +93,6 @@ def slope(points: list[tuple[int, float]]) -> float | None:
     return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread * PER
 
 
-def start_server(folder: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
-    """bench_webhook.start_gateway's set-up, serving without the delivery worker."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "TWILIO_"))},
-        "GATEWAY_DATABASE_URL": database_url,
-        "GATEWAY_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "GATEWAY_SPOOL_DIR": str(folder / "spool"),
-        "GATEWAY_LOG_FORMAT": "json",
-        "GATEWAY_SESSION_SECRET": "bench" * 8,
-    }
-    for variable in ("GATEWAY_ENCRYPTION_KEYS", "GATEWAY_INDEX_KEY"):
-        env[variable] = subprocess.run(
-            [BIN / "gateway", "keys", "new"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    for command in (["migrate"], ["import", str(practice_file(folder))]):
-        subprocess.run(
-            [BIN / "gateway", *command], env=env, cwd=folder, check=True, capture_output=True
-        )
-    return subprocess.Popen(
-        [BIN / "gateway", "serve", "--no-worker", "--port", str(port)],
-        env=env,
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     chunk = max(1, args.messages // CHUNKS)
     samples: list[Sample] = []
@@ -134,7 +103,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             f"sqlite+aiosqlite:///{folder / 'bench.db'}" if args.db == "sqlite" else await pg_url()
         )
         port = free_port()
-        server = start_server(folder, url, port)
+        server = start_gateway(folder, url, port, worker=False)
         try:
             base = f"http://127.0.0.1:{port}"
             await wait_ready(base)

@@ -240,7 +240,9 @@ async def wait_ready(base: str, seconds: float = 30) -> None:
     raise RuntimeError(f"{base} did not start")
 
 
-def start_gateway(folder: Path, database_url: str, port: int) -> subprocess.Popen[bytes]:
+def start_gateway(
+    folder: Path, database_url: str, port: int, *, worker: bool = True
+) -> subprocess.Popen[bytes]:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "TWILIO_"))},
         "GATEWAY_DATABASE_URL": database_url,
@@ -267,7 +269,7 @@ def start_gateway(folder: Path, database_url: str, port: int) -> subprocess.Pope
             [BIN / "gateway", *command], env=env, cwd=folder, check=True, capture_output=True
         )
     return subprocess.Popen(
-        [BIN / "gateway", "serve", "--port", str(port)],
+        [BIN / "gateway", "serve", *([] if worker else ["--no-worker"]), "--port", str(port)],
         env=env,
         cwd=folder,
         stdout=subprocess.DEVNULL,
