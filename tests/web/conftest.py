@@ -106,6 +106,11 @@ class Page:
         assert found is not None, "the page has no form with a CSRF token"
         return found[1]
 
+    @property
+    def content(self) -> str:
+        """The text without its CSRF tokens, whose random letters can spell any word."""
+        return _CSRF.sub('name="csrf_token" value=""', self.text)
+
 
 @dataclass(slots=True)
 class Browser:

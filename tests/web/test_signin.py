@@ -122,7 +122,7 @@ async def test_a_form_without_the_csrf_token_is_refused(pages: Browser) -> None:
         csrf="made-up-token",
     )
     assert wrong.status == 403
-    assert "sat" not in (await pages.get("/availability/lee")).text.lower().split("saturday")[0]
+    assert "sat" not in (await pages.get("/availability/lee")).content.lower().split("saturday")[0]
 
 
 async def test_a_form_posted_from_another_site_is_refused(pages: Browser) -> None:
