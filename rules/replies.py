@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 
 from rules.resources import crisis_resources
 from rules.sms import GSM7_BASIC, GSM7_EXTENSION, segments
@@ -114,6 +115,8 @@ def crisis_reply(country: str) -> str:
     )
 
 
+# Replies are remembered: the same few are built for every message.
+@lru_cache(maxsize=1024)
 def help_reply(practice_name: str, country: str) -> str:
     """The answer to HELP or INFO: who this is, when it is read, and the crisis lines."""
     short = crisis_resources(country).short
@@ -127,6 +130,7 @@ def help_reply(practice_name: str, country: str) -> str:
     return _with_name(build, practice_name, _DEFAULT_PRACTICE)
 
 
+@lru_cache(maxsize=1024)
 def after_hours_reply(therapist_name: str, opening: str, country: str) -> str:
     """The reply outside contact hours. `opening` is the hours engine's wording of the next
     opening ("tomorrow at 9:00 AM EST", "Monday, July 12 at 9:00 AM EDT")."""
@@ -143,6 +147,7 @@ def after_hours_reply(therapist_name: str, opening: str, country: str) -> str:
     return _with_name(build_with(when), therapist_name, _DEFAULT_THERAPIST)
 
 
+@lru_cache(maxsize=1024)
 def no_opening_reply(therapist_name: str, country: str) -> str:
     """The reply when the therapist has no opening within the coming year: no time is given."""
     short = crisis_resources(country).short

@@ -34,20 +34,27 @@ async def _signed_form(request: web.Request) -> dict[str, str] | web.Response:
     except web.HTTPRequestEntityTooLarge:
         return _plain(413, "request body too large")
     is_form = request.content_type == FORM
-    text = raw.decode("utf-8", errors="replace") if is_form else ""
-    params = dict(parse_qsl(text, keep_blank_values=True, errors="replace"))
+    params, utf8 = _form(raw) if is_form else ({}, True)
     signature = request.headers.get("X-Twilio-Signature")
-    if not request.app[RUNTIME].signatures.is_valid(request.raw_path, params, signature):
+    if not runtime.signatures.is_valid(request.raw_path, params, signature):
         runtime.metrics.signature_failures.inc()
         return _plain(403, "invalid or missing X-Twilio-Signature")
     if not is_form:
         return _plain(415, "expected application/x-www-form-urlencoded")
-    try:
-        raw.decode("utf-8")
-        parse_qsl(text, keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
+    if not utf8:
         return _plain(400, "the form is not valid UTF-8")
     return params
+
+
+def _form(raw: bytes) -> tuple[dict[str, str], bool]:
+    """The form's fields, and whether it was valid UTF-8. An invalid form is still parsed
+    (with replacement characters) so that its signature can be checked before it is refused."""
+    try:
+        text = raw.decode("utf-8")
+        return dict(parse_qsl(text, keep_blank_values=True, errors="strict")), True
+    except UnicodeDecodeError:
+        text = raw.decode("utf-8", errors="replace")
+        return dict(parse_qsl(text, keep_blank_values=True, errors="replace")), False
 
 
 @routes.post("/twilio/sms")
