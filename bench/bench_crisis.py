@@ -3,7 +3,10 @@
     python bench/bench_crisis.py [--json PATH] [--seconds N]
 
 Measures, over the development set repeated to a few thousand messages:
-- messages per second of `detect_crisis` (normalisation, gate, rules, suppressions);
+- messages per second of `detect_crisis` (normalisation, gate, rules, suppressions, and the
+  model where no rule fired) and of the lexicon alone;
+- recall and false alarms on the hold-out set (messages nothing was tuned or trained on),
+  for the lexicon alone and with the model;
 - the same for a baseline of `str.lower()` and `in` over ~50 crisis keywords, the approach
   published crisis-text services started from (and outgrew, for recall);
 - messages per second with the lexicon compiled as is (1x) and with three synthetic variants
@@ -33,11 +36,13 @@ from rules.crisis import (  # noqa: E402 - after the path set-up above
     Rule,
     compile_lexicon,
     detect_crisis,
+    detect_lexicon,
     load_lexicon,
 )
 from rules.text import fold  # noqa: E402
 
 DEV_SET = REPO / "tests" / "data" / "crisis_dev_set.tsv"
+HOLDOUT = REPO / "tests" / "data" / "crisis_holdout.tsv"
 MESSAGES = 4000
 
 KEYWORDS = [
@@ -51,14 +56,15 @@ KEYWORDS = [
 ]  # fmt: skip
 
 
-def _labelled() -> list[tuple[bool, str]]:
-    with DEV_SET.open(encoding="utf-8", newline="") as handle:
+def _labelled(path: Path = DEV_SET) -> list[tuple[bool, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
         return [(r["label"] == "crisis", r["text"]) for r in csv.DictReader(handle, delimiter="\t")]
 
 
-def _quality(function: Callable[[str], bool]) -> tuple[float, float]:
-    """Recall and false-positive rate on the dev set (which the lexicon was tuned on)."""
-    labelled = _labelled()
+def _quality(function: Callable[[str], bool], path: Path = DEV_SET) -> tuple[float, float]:
+    """Recall and false-positive rate on the dev set (which the lexicon was tuned on) or on
+    another labelled set."""
+    labelled = _labelled(path)
     positives = [function(text) for crisis, text in labelled if crisis]
     negatives = [function(text) for crisis, text in labelled if not crisis]
     return sum(positives) / len(positives), sum(negatives) / len(negatives)
@@ -127,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--seconds", type=float, default=30.0, help="total time budget")
     args = parser.parse_args(argv)
-    budget = args.seconds / 8
+    budget = args.seconds / 9
 
     messages = _messages()
     detect_crisis(messages[0])  # compile the packaged lexicon outside the timing
@@ -141,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "messages": len(messages),
         "rules": len(lexicon.rules),
         "detect_crisis_per_second": _rate(detect_crisis, messages, budget),
+        "lexicon_alone_per_second": _rate(detect_lexicon, messages, budget),
         "keyword_baseline_per_second": _rate(_keyword_baseline, messages, budget),
         "indexed_1x_per_second": _rate(one.detect, messages, budget),
         "indexed_4x_per_second": _rate(four.detect, messages, budget),
@@ -152,6 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     recall, fpr = _quality(lambda text: detect_crisis(text).crisis)
     baseline_recall, baseline_fpr = _quality(_keyword_baseline)
+    holdout = {
+        "lexicon": _quality(lambda text: detect_lexicon(text).crisis, HOLDOUT),
+        "with_model": _quality(lambda text: detect_crisis(text).crisis, HOLDOUT),
+        "keyword_baseline": _quality(_keyword_baseline, HOLDOUT),
+    }
+    results["holdout_recall_and_false_positive_rate"] = holdout
     results.update(
         detect_recall=recall,
         detect_false_positive_rate=fpr,
@@ -173,11 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"{len(messages)} messages from the dev set; lexicon of {len(lexicon.rules)} rules")
     show("detect_crisis", "detect_crisis_per_second")
+    show("the lexicon alone", "lexicon_alone_per_second")
     show("baseline: lower() + `in` over 50 keywords", "keyword_baseline_per_second")
     print(f"{'detect_crisis / baseline':<44} {results['detect_vs_baseline']:>12.2f}x")
     print(f"{'dev set recall / FPR, detect_crisis':<44} {recall:>8.3f} / {fpr:.3f}")
     keywords = "dev set recall / FPR, keyword baseline"
     print(f"{keywords:<44} {baseline_recall:>8.3f} / {baseline_fpr:.3f}")
+    for name, (held_recall, held_fpr) in holdout.items():
+        print(f"{'hold-out recall / FPR, ' + name:<44} {held_recall:>8.3f} / {held_fpr:.3f}")
     show(f"indexed, 1x lexicon ({len(one.rules)} rules)", "indexed_1x_per_second")
     show(f"indexed, 4x lexicon ({len(four.rules)} rules)", "indexed_4x_per_second")
     print(f"{'indexed 4x / 1x':<44} {results['indexed_4x_vs_1x']:>12.2f}x")

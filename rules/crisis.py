@@ -14,6 +14,9 @@ depends on what the message says, not on how many rules the lexicon holds.
 
 Evidence carries rule ids and character offsets into the original text, never the text itself,
 so it can be stored in audit logs.
+
+Where the lexicon finds nothing, a linear model (`rules.crisis_model`) reads the message as a
+second net for phrasings no rule spells out; its hits name the model instead of a rule.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Final, Literal
 
+from rules.crisis_model import CrisisModel, default_model
 from rules.text import fold, normalize
 
 __all__ = [
@@ -836,6 +840,29 @@ def default_detector() -> Detector:
     return compile_lexicon(load_lexicon(), require_anchors=True)
 
 
-def detect_crisis(text: str) -> CrisisAssessment:
-    """Assess one message with the packaged lexicon."""
+def detect_lexicon(text: str) -> CrisisAssessment:
+    """Assess one message with the packaged lexicon alone."""
     return default_detector().detect(text)
+
+
+# What a decision names when the model, not a lexicon rule, found the crisis.
+MODEL_RULE: Final = "crisis-model"
+MODEL_SEVERITY: Final = "medium"
+
+
+def with_model(assessment: CrisisAssessment, text: str, model: CrisisModel) -> CrisisAssessment:
+    """The lexicon's assessment where it found a crisis; otherwise the model's."""
+    if assessment.crisis:
+        return assessment
+    score = model.score(fold(text))
+    if score.category is None:
+        return assessment
+    evidence = Evidence(MODEL_RULE, score.category, MODEL_SEVERITY, 0, len(text))
+    return CrisisAssessment(
+        crisis=True, categories=(score.category,), severity=MODEL_SEVERITY, evidence=(evidence,)
+    )
+
+
+def detect_crisis(text: str) -> CrisisAssessment:
+    """Assess one message: the packaged lexicon, and the model where the lexicon found none."""
+    return with_model(detect_lexicon(text), text, default_model())

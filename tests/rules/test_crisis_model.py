@@ -1,0 +1,172 @@
+"""The crisis model: its features, its file, and how it joins the lexicon's assessment."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import pytest
+
+from rules.crisis import (
+    MODEL_RULE,
+    CrisisAssessment,
+    Evidence,
+    detect_crisis,
+    with_model,
+)
+from rules.crisis_model import MODEL_FILE, CrisisModel, ModelError, features, parse_model
+
+CALM = CrisisAssessment(crisis=False, categories=(), severity=None, evidence=())
+
+
+def _document(**change: Any) -> dict[str, Any]:
+    """A model of one feature: the word "kite" is a crisis, and a self-harm one."""
+    document: dict[str, Any] = {
+        "format": 1,
+        "features": ["w:kite"],
+        "idf": [1.0],
+        "crisis": {"weights": [10.0], "bias": -5.0, "threshold": 0.5, "min_words": 1},
+        "category": {
+            "names": ["suicidal_ideation", "self_harm"],
+            "weights": [[0.0], [1.0]],
+            "biases": [0.0, 0.0],
+        },
+    }
+    for key, value in change.items():
+        table, _, field = key.partition("__")
+        if field:
+            document[table][field] = value
+        else:
+            document[table] = value
+    return document
+
+
+def _kite_model() -> CrisisModel:
+    return parse_model(_document())
+
+
+def test_features_are_words_word_pairs_and_pieces_of_words() -> None:
+    counted = features("i am ok")
+    assert counted["w:am"] == 1
+    assert counted["b:i am"] == 1
+    assert counted["c: am "] == 1
+    assert counted["c: ok"] == 1
+    assert counted["c:ok "] == 1
+
+
+def test_emoji_count_as_words_and_repeats_are_counted() -> None:
+    counted = features("💊💊 ok ok")
+    assert counted["w:💊"] == 2
+    assert counted["w:ok"] == 2
+    assert counted["b:💊 💊"] == 1
+
+
+def test_a_message_with_no_known_feature_scores_the_bias_alone() -> None:
+    score = _kite_model().score("nothing here")
+    assert score.probability == pytest.approx(1 / (1 + 2.718281828459045**5))
+    assert score.category is None
+    assert not score.crisis
+
+
+def test_messages_shorter_than_the_models_minimum_are_left_to_the_lexicon() -> None:
+    model = parse_model(_document(crisis__min_words=3))
+    assert model.score("a kite").category is None
+    assert model.score("a red kite").category == "self_harm"
+
+
+def test_a_known_feature_can_decide_crisis_and_category() -> None:
+    score = _kite_model().score("a kite")
+    assert score.crisis
+    assert score.category == "self_harm"
+
+
+def test_the_model_speaks_only_where_the_lexicon_found_nothing() -> None:
+    model = _kite_model()
+    lexicon_hit = CrisisAssessment(
+        crisis=True,
+        categories=("suicide_plan",),
+        severity="high",
+        evidence=(Evidence("sp-rule", "suicide_plan", "high", 0, 4),),
+    )
+    assert with_model(lexicon_hit, "kite", model) is lexicon_hit
+    assert with_model(CALM, "a quiet day", model) is CALM
+
+
+def test_a_model_hit_names_the_model_and_covers_the_message_without_its_words() -> None:
+    assessment = with_model(CALM, "Red KITE", _kite_model())
+    assert assessment.crisis
+    assert assessment.categories == ("self_harm",)
+    assert assessment.severity == "medium"
+    assert assessment.evidence == (Evidence(MODEL_RULE, "self_harm", "medium", 0, 8),)
+    assert "kite" not in assessment.reason.lower()
+    assert MODEL_RULE in assessment.reason
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"format": 2}, "format"),
+        ({"features": "w:kite"}, "features must be a list"),
+        ({"idf": [1.0, 2.0]}, "counts differ"),
+        ({"idf": ["x"]}, "idf must be numbers"),
+        ({"crisis__weights": [True]}, "crisis weights must be numbers"),
+        ({"crisis__bias": None}, "crisis bias must be numbers"),
+        ({"crisis__threshold": 1.0}, "threshold"),
+        ({"crisis__min_words": 0}, "min_words"),
+        ({"crisis__min_words": 2.5}, "min_words"),
+        ({"category": []}, "category must be a table"),
+        ({"category__names": []}, "categories and their weights differ"),
+        ({"category__biases": [0.0]}, "categories and their weights differ"),
+        ({"category__weights": [[0.0], [1.0, 2.0]]}, "counts differ"),
+    ],
+)
+def test_malformed_models_are_refused_with_a_reason(change: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ModelError, match=problem):
+        parse_model(_document(**change))
+
+
+def test_the_packaged_model_is_well_formed_and_small() -> None:
+    source = resources.files("rules").joinpath("data", MODEL_FILE).read_text(encoding="utf-8")
+    model = parse_model(json.loads(source))
+    assert 1000 <= len(model.index) <= 20000
+    assert set(model.categories) <= {
+        "suicidal_ideation",
+        "suicide_plan",
+        "self_harm",
+        "overdose_medical",
+        "harm_to_others",
+        "abuse_danger",
+        "crisis_general",
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Can we move my appointment to Thursday at 3?",
+        "Running 10 min late, sorry!",
+        "Did my insurance payment go through?",
+        "Thanks for today, see you next week",
+        "ok",
+        "",
+        "me again",
+        "hey",
+        "note 3",
+        "hey its me again, are you there?",
+        "merry christmas eve to you all",
+    ],
+)
+def test_ordinary_messages_stay_calm_with_the_model(text: str) -> None:
+    assert not detect_crisis(text).crisis
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i've been putting my affairs in order and wrote letters to everyone",
+        "everything feels pointless and i keep thinking everyone would be fine without me",
+    ],
+)
+def test_the_packaged_model_and_lexicon_together_catch_plain_crises(text: str) -> None:
+    assert detect_crisis(text).crisis
