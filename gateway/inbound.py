@@ -94,8 +94,14 @@ class InboundService:
 
     @staticmethod
     def facts(
-        directory: Directory, form: InboundSmsForm, sender_index: str, history: SenderHistory
+        directory: Directory,
+        form: InboundSmsForm,
+        sender_index: str,
+        history: SenderHistory,
+        opt_changes: Mapping[str, bool] | None = None,
     ) -> Facts:
+        """What the rules need to know about this message. `opt_changes` are this process's
+        opt-outs and opt-ins that the loaded configuration does not show yet."""
         if directory.practice is None:
             raise NoPracticeError
         number_therapists = directory.therapists_by_number.get(form.to_number, ())
@@ -111,7 +117,9 @@ class InboundService:
             number_therapists=number_therapists,
             relay_therapists=relay_therapists,
             history=history,
-            opted_out_clients=directory.opted_out_clients,
+            opted_out_clients=_opted_out_clients(directory, opt_changes or {})
+            if relay_therapists
+            else directory.opted_out_clients,
         )
 
     async def _handle_new(self, form: InboundSmsForm, directory: Directory) -> str:
@@ -120,7 +128,7 @@ class InboundService:
         history = self._memory.arrive(
             sender_index, now, opted_out=sender_index in directory.opted_out
         )
-        facts = self.facts(directory, form, sender_index, history)
+        facts = self.facts(directory, form, sender_index, history, self._memory.opt_changes())
         decision = decide(form.sms(now), facts)
         twiml = messaging_response(decision.reply)
         client_id = facts.client.id if facts.client is not None else None
@@ -210,3 +218,18 @@ class InboundService:
 
     async def replay_spool(self) -> int:
         return await self._spool.replay(self._writer)
+
+
+def _opted_out_clients(directory: Directory, changes: Mapping[str, bool]) -> frozenset[str]:
+    """The clients opted out, counting changes made here since the configuration was loaded:
+    a therapist's relay right after a client's STOP must not be promised to them."""
+    if not changes:
+        return directory.opted_out_clients
+    opted_out = set(directory.opted_out_clients)
+    for index, is_out in changes.items():
+        client_id = directory.client_by_phone_index.get(index)
+        if client_id is not None and is_out:
+            opted_out.add(client_id)
+        elif client_id is not None:
+            opted_out.discard(client_id)
+    return frozenset(opted_out)

@@ -65,6 +65,10 @@ class SenderMemory:
         """This process's own opt-out changes count at once, before the reload shows them."""
         self._opt_outs[index] = opted_out
 
+    def opt_changes(self) -> dict[str, bool]:
+        """This process's opt-out changes by phone index, until the reload shows them."""
+        return dict(self._opt_outs)
+
     def forget_opt_changes(self) -> None:
         """After a configuration reload the stored state is authoritative again."""
         self._opt_outs.clear()

@@ -19,6 +19,7 @@ from tests.integration.conftest import (
     EXAMPLE,
     JORDAN,
     LEE_NUMBER,
+    LEE_OWN_PHONE,
     RILEY,
     STRANGER,
     import_practice,
@@ -332,6 +333,18 @@ async def test_start_opts_back_in(gateway: Client, imported: Settings, clock: Fi
     assert not opt.opted_out
 
 
+async def test_a_relay_right_after_the_clients_stop_is_refused_not_promised(
+    gateway: Client, clock: FixedClock
+) -> None:
+    clock.at = at_ny(2026, 12, 1, 20)  # after hours: the relay would otherwise be held
+    await send_sms(gateway, RILEY, LEE_NUMBER, "STOP")
+    _, body = await send_sms(gateway, LEE_OWN_PHONE, LEE_NUMBER, "#c1002 see you Tuesday")
+    assert "opted out" in body
+    await send_sms(gateway, RILEY, LEE_NUMBER, "START")
+    _, body = await send_sms(gateway, LEE_OWN_PHONE, LEE_NUMBER, "#c1002 see you Tuesday")
+    assert "Held: #c1002" in body
+
+
 async def test_help_is_answered_with_the_practice_name_and_crisis_lines(gateway: Client) -> None:
     _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "HELP")
     assert "Lakeside Counseling" in body
@@ -410,6 +423,19 @@ async def test_invalid_utf8_is_refused_cleanly(gateway: Client) -> None:
         headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
     )
     assert response.status in (400, 403)
+
+
+async def test_a_signed_body_that_is_not_a_form_is_refused_with_400(
+    gateway: Client, imported: Settings
+) -> None:
+    # Twilio signs the URL alone when there are no form fields: that signature holds here.
+    response = await gateway.post(
+        "/twilio/sms",
+        data=b'{"Body": "hello"}',
+        headers={"Content-Type": "application/json", "X-Twilio-Signature": sign("/twilio/sms", {})},
+    )
+    assert response.status == 400
+    assert await messages(imported) == []
 
 
 async def test_no_practice_imported_yet_answers_503(
