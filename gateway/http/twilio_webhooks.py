@@ -40,7 +40,7 @@ async def _signed_form(request: web.Request) -> dict[str, str] | web.Response:
         runtime.metrics.signature_failures.inc()
         return _plain(403, "invalid or missing X-Twilio-Signature")
     if not is_form:
-        return _plain(415, "expected application/x-www-form-urlencoded")
+        return _plain(400, "expected a form (application/x-www-form-urlencoded)")
     if not utf8:
         return _plain(400, "the form is not valid UTF-8")
     return params

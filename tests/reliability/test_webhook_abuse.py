@@ -44,7 +44,7 @@ Client = TestClient[web.Request, web.Application]
 FORM: Final = "application/x-www-form-urlencoded"
 MAX_BODY: Final = 64 * 1024
 # Answers a bad request may get; a 5xx is never among them.
-REFUSALS: Final = frozenset({400, 403, 405, 413, 415})
+REFUSALS: Final = frozenset({400, 403, 405, 413})
 EXAMPLES: Final = 100
 
 
