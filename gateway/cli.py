@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from gateway.admin_cli import COMMANDS as ADMIN_COMMANDS
 from gateway.classify import run_classify
 from gateway.command_settings import command_settings
@@ -25,6 +27,7 @@ from gateway.worker_command import run_worker
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+MAX_PORT = 65535
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -119,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="serve webhooks and the API")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=_port, default=8080)
     p.add_argument(
         "--no-worker", action="store_true", help="do not run the delivery worker in-process"
     )
@@ -219,6 +222,16 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     )
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is between 0 and {MAX_PORT}, not {port}")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -227,6 +240,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except SQLAlchemyError as exc:
+        # Only the type: a database error's text can carry a statement and its values.
+        print(
+            f"gateway: database error ({type(exc).__name__}): check GATEWAY_DATABASE_URL and "
+            "that `gateway migrate` has run",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    except OSError as exc:
+        # Refused or unreachable connections, a port already taken, an unknown host name.
+        print(f"gateway: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
     return result

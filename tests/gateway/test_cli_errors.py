@@ -1,0 +1,57 @@
+"""The command line names what went wrong in one line: never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+
+
+@pytest.fixture
+def in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in ("GATEWAY_DATABASE_URL", "GATEWAY_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite+aiosqlite:////nonexistent-folder/gateway.db",  # cannot be opened
+        "postgresql+asyncpg://postgres@127.0.0.1:1/test",  # nothing listens there
+    ],
+)
+def test_an_unreachable_database_is_one_line_of_error(
+    url: str,
+    in_empty_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+    assert main(["token", "list"]) == 1
+    error = capsys.readouterr().err
+    assert error.splitlines()[-1].startswith("gateway: ")
+    assert "Traceback" not in error
+
+
+def test_a_database_without_its_schema_says_to_migrate(
+    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{in_empty_folder / 'new.db'}")
+    assert main(["audit", "head"]) == 1
+    error = capsys.readouterr().err
+    assert "gateway migrate" in error
+    assert "Traceback" not in error
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_refused_before_anything_starts(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--port", port])
+    assert exit_.value.code == 2
+    assert "--port" in capsys.readouterr().err
