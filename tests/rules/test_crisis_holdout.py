@@ -3,7 +3,7 @@
 tests/data/crisis_holdout.tsv was written by someone who had not seen the lexicon and was
 scored before anything was tuned. Never tune the lexicon or train the model on it: it is the
 one measure of how detection does on phrasings it has not seen. The lexicon alone catches 64
-of its 104 crises, the lexicon and the model together 92 (bench/README.md).
+of its 104 crises, the lexicon and the model together 91 (bench/README.md).
 """
 
 from __future__ import annotations
