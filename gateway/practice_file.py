@@ -102,6 +102,15 @@ class PracticeIn(_Strict):
     on_call: Phone | None = None
     closed: list[DateRangeIn] = []
 
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        # The regions phone numbering knows: every ISO 3166-1 country a practice can be in.
+        # "UK" is taken for GB, as the crisis lines do.
+        if value != "UK" and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, GB)")
+        return value
+
     @model_validator(mode="after")
     def _known_subdivision(self) -> Self:
         if self.subdivision is None:

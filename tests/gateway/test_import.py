@@ -82,6 +82,7 @@ BROKEN = {
     "bad forward mode": ('forward = "notify"', 'forward = "email"', "forward"),
     "start equals end": ('hours.wed = ["09:00-17:00"]', 'hours.wed = ["09:00-09:00"]', "hours.wed"),
     "not toml": ("[practice]", "[practice", "not valid TOML"),
+    "unknown country": ('country = "US"', 'country = "ZZ"', "country"),
 }
 
 
