@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import structlog
@@ -137,7 +138,7 @@ class InboundService:
         )
         job = recorder.job(decision, twiml=twiml, twiml_without_reply=messaging_response(None))
         answer = await self._record(job, decision)
-        self._remember(sender_index, decision)
+        self._remember(sender_index, decision, now)
         self._metrics.inbound.labels(rule=decision.rule).inc()
         if decision.crisis is not None:
             self._metrics.crisis.inc()
@@ -197,11 +198,11 @@ class InboundService:
         if kept:
             await self._spool.settle_alerts(job.message["id"], sent)
 
-    def _remember(self, sender_index: str, decision: Decision) -> None:
+    def _remember(self, sender_index: str, decision: Decision, now: datetime) -> None:
         period = decision.auto_reply_period
         if period is not None:
             # Also when another process answered first: the period is used up either way.
-            self._memory.auto_replied(sender_index, period)
+            self._memory.auto_replied(sender_index, period, now)
         if decision.rule in ("opt_out", "opt_in"):
             self._memory.opted(sender_index, opted_out=decision.rule == "opt_out")
 

@@ -18,13 +18,14 @@ MAX_PERIODS: Final = 4
 
 
 class _Sender:
-    __slots__ = ("arrivals", "periods")
+    __slots__ = ("arrivals", "periods", "replied_at")
 
     def __init__(self) -> None:
         # The newest arrivals, as POSIX seconds: the guard only asks whether there were at
         # least FLOOD_LIMIT in the window, so no more than that are kept.
         self.arrivals: tuple[float, ...] = ()
         self.periods: tuple[str, ...] = ()
+        self.replied_at = 0.0  # the last auto-reply, as POSIX seconds
 
 
 class SenderMemory:
@@ -53,13 +54,15 @@ class SenderMemory:
             opted_out=self._opt_outs.get(index, opted_out),
             auto_replied=frozenset(sender.periods),
             recent_messages=len(recent),
+            auto_replied_recently=sender.replied_at >= since,
         )
         sender.arrivals = (*recent, now)[-FLOOD_LIMIT:]
         return history
 
-    def auto_replied(self, index: str, period: str) -> None:
+    def auto_replied(self, index: str, period: str, at: datetime) -> None:
         sender = self._get(index)
         sender.periods = (*sender.periods, period)[-MAX_PERIODS:]
+        sender.replied_at = at.timestamp()
 
     def opted(self, index: str, *, opted_out: bool) -> None:
         """This process's own opt-out changes count at once, before the reload shows them."""

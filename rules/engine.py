@@ -34,8 +34,9 @@ from rules.replies import after_hours_reply, crisis_reply, fit_reply, help_reply
 from rules.wording import describe_opening
 
 HORIZON: Final = timedelta(days=366)
-# More messages than this from one sender within the shell's window look like a loop or a
-# flood: they are all stored and forwarded, but no longer auto-replied.
+# More messages than this from one sender within the shell's window, after an auto-reply in
+# that window, look like a loop or a flood: they are all stored and forwarded, but no longer
+# auto-replied. A sender who has had no auto-reply yet still gets the period's first one.
 FLOOD_LIMIT: Final = 5
 
 
@@ -99,7 +100,7 @@ def _auto_reply_block(sms: InboundSms, history: SenderHistory, period: str) -> s
         return "sender is not a phone number"
     if looks_automated(sms.body):
         return "message looks automated"
-    if history.recent_messages >= FLOOD_LIMIT:
+    if history.recent_messages >= FLOOD_LIMIT and history.auto_replied_recently:
         return "too many messages from this sender in a few minutes"
     if period in history.auto_replied:
         return "already auto-replied in this period"

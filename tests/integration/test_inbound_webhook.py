@@ -333,6 +333,22 @@ async def test_start_opts_back_in(gateway: Client, imported: Settings, clock: Fi
     assert not opt.opted_out
 
 
+async def test_a_conversation_that_runs_past_closing_gets_the_first_auto_reply(
+    gateway: Client, clock: FixedClock
+) -> None:
+    for minute in range(55, 60):  # Tuesday: Dr. Lee is open until 17:00
+        clock.at = at_ny(2026, 12, 1, 16, minute)
+        assert await send_sms(gateway, RILEY, LEE_NUMBER, f"and one more thing {minute}") == (
+            200,
+            EMPTY,
+        )
+    clock.at = at_ny(2026, 12, 1, 17, 1)
+    _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "sorry, last one")
+    assert "tomorrow at 9:00 AM EST" in body
+    _, body = await send_sms(gateway, RILEY, LEE_NUMBER, "really the last one")
+    assert body == EMPTY
+
+
 async def test_a_relay_right_after_the_clients_stop_is_refused_not_promised(
     gateway: Client, clock: FixedClock
 ) -> None:

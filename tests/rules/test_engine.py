@@ -164,13 +164,25 @@ def test_one_auto_reply_per_closed_period() -> None:
     assert "already auto-replied" in decision.reason
 
 
+def test_a_burst_of_messages_still_gets_the_periods_first_auto_reply() -> None:
+    history = SenderHistory(recent_messages=FLOOD_LIMIT + 3, auto_replied_recently=False)
+    decision = decide(sms("are you there", TUESDAY_20), facts(history=history))
+    assert decision.reply is not None
+    assert "auto-reply sent" in decision.reason
+
+
 @pytest.mark.parametrize(
     ("body", "history", "phone", "why"),
     [
         ("hi", SenderHistory(opted_out=True), True, "opted out"),
         ("hi", SenderHistory(), False, "not a phone number"),
         ("Auto-reply: I am away until Monday", SenderHistory(), True, "automated"),
-        ("hi", SenderHistory(recent_messages=FLOOD_LIMIT), True, "too many messages"),
+        (
+            "hi",
+            SenderHistory(recent_messages=FLOOD_LIMIT, auto_replied_recently=True),
+            True,
+            "too many messages",
+        ),
     ],
 )
 def test_loop_guards_suppress_auto_replies_but_keep_the_message(
