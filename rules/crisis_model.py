@@ -30,6 +30,7 @@ FORMAT: Final = 1
 # Words, and single symbols outside ASCII (emoji carry meaning: a pill, a knot, a coffin).
 _TOKEN: Final = re.compile(r"\w+|[^\x00-\x7f\w\s]")
 _WORD: Final = re.compile(r"\w+")
+_LETTERS: Final = re.compile(r"[^\W\d_]+")
 _PIECES: Final = (3, 4, 5)
 
 
@@ -95,15 +96,16 @@ class CrisisModel:
     category_weights: tuple[tuple[float, ...], ...]
     category_biases: tuple[float, ...]
     threshold: float
-    # Shorter messages are left to the lexicon: with a word or two, a single word's weight
-    # decides, and "me again" or "note 3" read like the endings of crisis messages.
+    # Messages of fewer words (numbers not counted) are left to the lexicon: with a word or
+    # two, a single word's weight decides, and "me again" or "note 3" read like the endings
+    # of crisis messages.
     min_words: int
 
     def vector(self, folded: str) -> dict[int, float]:
         return weighted(features(folded), self.index, self.idf)
 
     def score(self, folded: str) -> ModelScore:
-        if len(_WORD.findall(folded)) < self.min_words:
+        if len(_LETTERS.findall(folded)) < self.min_words:
             return ModelScore(0.0, None)
         vector = self.vector(folded)
         margin = self.crisis_bias + _dot(self.crisis_weights, vector)

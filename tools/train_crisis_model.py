@@ -38,7 +38,7 @@ OUTPUT = REPO / "rules" / "data" / "crisis_model.json"
 MIN_DF = {"w": 2, "b": 2, "c": 3}
 KEEP = 6000
 C = 4.0
-THRESHOLD = 0.65
+THRESHOLD = 0.7
 MIN_WORDS = 5
 
 

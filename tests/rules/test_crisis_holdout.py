@@ -1,9 +1,10 @@
 """Recall and false alarms on messages that neither the lexicon nor the model learned from.
 
-tests/data/crisis_holdout.tsv was written by someone who had not seen the lexicon and was
-scored before anything was tuned. Never tune the lexicon or train the model on it: it is the
-one measure of how detection does on phrasings it has not seen. The lexicon alone catches 64
-of its 104 crises, the lexicon and the model together 91 (bench/README.md).
+tests/data/crisis_holdout.tsv was written by someone who had not seen the lexicon (104 crises
+and 79 ordinary messages, then 398 more ordinary messages of a year's inbox) and was scored
+before anything was tuned. Never tune the lexicon or train the model on it: it is the one
+measure of how detection does on phrasings it has not seen. The lexicon alone catches 64 of
+its crises, the lexicon and the model together 90, with 3 and 5 false alarms (bench/README.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rules.crisis import detect_crisis
 
 HOLDOUT = Path(__file__).resolve().parent.parent / "data" / "crisis_holdout.tsv"
 MIN_RECALL = 0.85
-MAX_FALSE_POSITIVE_RATE = 0.08
+MAX_FALSE_POSITIVE_RATE = 0.02
 
 
 def _rows() -> list[tuple[str, str]]:
