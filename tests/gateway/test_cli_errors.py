@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,16 @@ def in_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _join_database_threads() -> None:
+    """aiosqlite's thread for a connection that failed to open may report to the command's
+    event loop after it closed (omnilib/aiosqlite#241): let that happen inside this test."""
+    for thread in threading.enumerate():
+        if "_connection_worker_thread" in thread.name:
+            thread.join(timeout=5)
+
+
+# The late report is the library's (see above); the command has already answered by then.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @pytest.mark.parametrize(
     "url",
     [
@@ -32,16 +43,19 @@ def test_an_unreachable_database_is_one_line_of_error(
 ) -> None:
     monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
     assert main(["token", "list"]) == 1
+    _join_database_threads()
     error = capsys.readouterr().err
     assert error.splitlines()[-1].startswith("gateway: ")
     assert "Traceback" not in error
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_database_without_its_schema_says_to_migrate(
     in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{in_empty_folder / 'new.db'}")
     assert main(["audit", "head"]) == 1
+    _join_database_threads()
     error = capsys.readouterr().err
     assert "gateway migrate" in error
     assert "Traceback" not in error
