@@ -29,7 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rules.crisis import CATEGORIES, detect_lexicon  # noqa: E402
+from rules.crisis import CATEGORIES, detect_lexicon, with_model  # noqa: E402
 from rules.crisis_model import FORMAT, CrisisModel, features, parse_model, weighted  # noqa: E402
 from rules.text import fold  # noqa: E402
 
@@ -49,19 +49,19 @@ def read(path: Path) -> list[tuple[str, str, str]]:
         ]
 
 
-def vocabulary(counted: list[Counter[str]]) -> list[str]:
+def document_frequency(counted: list[Counter[str]]) -> Counter[str]:
     df: Counter[str] = Counter()
     for counts in counted:
         df.update(counts.keys())
+    return df
+
+
+def vocabulary(df: Counter[str]) -> list[str]:
     return sorted(f for f, n in df.items() if n >= MIN_DF[f[0]])
 
 
-def idf_of(counted: list[Counter[str]], names: list[str]) -> list[float]:
-    df: Counter[str] = Counter()
-    for counts in counted:
-        df.update(counts.keys())
-    n = len(counted)
-    return [math.log((1 + n) / (1 + df[name])) + 1.0 for name in names]
+def idf_of(df: Counter[str], documents: int, names: list[str]) -> list[float]:
+    return [math.log((1 + documents) / (1 + df[name])) + 1.0 for name in names]
 
 
 def matrix(counted: list[Counter[str]], names: list[str], idf: list[float]) -> csr_matrix:
@@ -79,12 +79,13 @@ def matrix(counted: list[Counter[str]], names: list[str], idf: list[float]) -> c
 def fit(rows: list[tuple[str, str, str]], threshold: float) -> dict[str, object]:
     counted = [features(fold(text)) for _, _, text in rows]
     labels = np.array([label == "crisis" for label, _, _ in rows], dtype=int)
-    names = vocabulary(counted)
+    df = document_frequency(counted)
+    names = vocabulary(df)
     first = LogisticRegression(C=C, class_weight="balanced", max_iter=5000)
-    first.fit(matrix(counted, names, idf_of(counted, names)), labels)
+    first.fit(matrix(counted, names, idf_of(df, len(rows), names)), labels)
     order = np.argsort(-np.abs(first.coef_[0]))[:KEEP]
     names = sorted(names[i] for i in order)
-    idf = idf_of(counted, names)
+    idf = idf_of(df, len(rows), names)
     x = matrix(counted, names, idf)
     crisis = LogisticRegression(C=C, class_weight="balanced", max_iter=5000).fit(x, labels)
     positive = np.flatnonzero(labels)
@@ -136,13 +137,17 @@ def check(model: CrisisModel, path: Path) -> None:
     rows = read(path)
     crises = [text for label, _, text in rows if label == "crisis"]
     ordinary = [text for label, _, text in rows if label != "crisis"]
+
+    def both(text: str) -> bool:
+        return with_model(detect_lexicon(text), text, model).crisis
+
     lexicon = sum(detect_lexicon(t).crisis for t in crises)
-    both = sum(detect_lexicon(t).crisis or model.score(fold(t)).crisis for t in crises)
+    caught = sum(both(t) for t in crises)
     alarms = sum(detect_lexicon(t).crisis for t in ordinary)
-    alarms_both = sum(detect_lexicon(t).crisis or model.score(fold(t)).crisis for t in ordinary)
+    alarms_both = sum(both(t) for t in ordinary)
     print(
         f"{path.name}: crises caught by the lexicon {lexicon}/{len(crises)}, with the model "
-        f"{both}/{len(crises)}; false alarms {alarms} -> {alarms_both} of {len(ordinary)}"
+        f"{caught}/{len(crises)}; false alarms {alarms} -> {alarms_both} of {len(ordinary)}"
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rules.crisis import (
+    CATEGORIES,
     MODEL_RULE,
     CrisisAssessment,
     Evidence,
@@ -130,15 +131,7 @@ def test_the_packaged_model_is_well_formed_and_small() -> None:
     source = resources.files("rules").joinpath("data", MODEL_FILE).read_text(encoding="utf-8")
     model = parse_model(json.loads(source))
     assert 1000 <= len(model.index) <= 20000
-    assert set(model.categories) <= {
-        "suicidal_ideation",
-        "suicide_plan",
-        "self_harm",
-        "overdose_medical",
-        "harm_to_others",
-        "abuse_danger",
-        "crisis_general",
-    }
+    assert set(model.categories) <= set(CATEGORIES)
 
 
 @pytest.mark.parametrize(
