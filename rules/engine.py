@@ -164,9 +164,16 @@ def _delivery(reach: _Reach) -> tuple[Effect, ...]:
 def _keyword(
     facts: Facts, reach: _Reach | None, flags: list[str], kind: Keyword, word: str
 ) -> Decision:
-    effects: list[Effect] = []
     if kind == "opt_out":
         flags.append("opt_out")
+    inbox = None
+    if reach is None:
+        # Flags add up: a keyword from an unknown sender is still an unknown sender's message,
+        # kept in the inbox of the number's therapists.
+        flags.append("unknown_sender")
+        inbox = facts.number_therapists
+    effects: list[Effect] = []
+    if kind == "opt_out":
         effects.append(RecordOptOut(word))
         if reach is not None:
             effects.append(NotifyOptOut(reach.therapist.id))
@@ -174,17 +181,17 @@ def _keyword(
             f"carrier opt-out keyword {word}: recorded, not forwarded; "
             "Twilio confirms to the sender"
         )
-        return _decision("opt_out", reason, flags, effects, reach)
+        return _decision("opt_out", reason, flags, effects, reach, inbox=inbox)
     if kind == "opt_in":
         reason = (
             f"carrier opt-in keyword {word}: recorded, not forwarded; Twilio confirms to the sender"
         )
-        return _decision("opt_in", reason, flags, [RecordOptIn(word)], reach)
+        return _decision("opt_in", reason, flags, [RecordOptIn(word)], reach, inbox=inbox)
     # Answered even after an opt-out: a client who texts "help" may be in crisis, and the
     # answer carries the crisis lines.
     effects.append(Reply(help_reply(facts.practice.name, facts.practice.country)))
     reason = f"help keyword {word}: answered with the practice's name and the crisis lines"
-    return _decision("help", reason, flags, effects, reach)
+    return _decision("help", reason, flags, effects, reach, inbox=inbox)
 
 
 def _crisis(

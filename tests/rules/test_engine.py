@@ -138,6 +138,18 @@ def test_crisis_from_an_unknown_sender_alerts_every_therapist_on_the_number() ->
     assert decision.therapist_ids == ("lee", "okafor")
 
 
+@pytest.mark.parametrize(
+    ("body", "rule"), [("STOP", "opt_out"), ("help", "help"), ("start", "opt_in")]
+)
+def test_a_keyword_from_an_unknown_sender_is_flagged_and_kept_for_the_numbers_therapists(
+    body: str, rule: str
+) -> None:
+    decision = decide(sms(body, TUESDAY_10), facts(None))
+    assert decision.rule == rule
+    assert "unknown_sender" in decision.flags
+    assert decision.therapist_ids == ("lee", "okafor")
+
+
 def test_crisis_to_a_number_without_therapists_alerts_the_practice_on_call() -> None:
     decision = decide(sms("i want to die", TUESDAY_10), facts(None, number_therapists=()))
     assert AlertOnCall(()) in decision.effects
