@@ -45,10 +45,12 @@ def parse_relay(body: str) -> RelayRequest | None:
     return RelayRequest(match.group(1), match.group(2).strip())
 
 
-# Openings of replies that machines send: answering them risks an endless reply loop.
+# Openings of replies that machines send: answering them risks an endless reply loop. People
+# write "no reply needed" or "do not reply, running late" too, so those do not count.
 _AUTOMATED: Final = re.compile(
     r"^\s*(auto[- ]?reply|automatic reply|automated (reply|message|response)|this is an automated"
-    r"|out of (the )?office|i am (currently )?(away|out of the office)|do not reply|no[- ]?reply)",
+    r"|out of (the )?office|i am (currently )?(away|out of the office)|noreply\b"
+    r"|i'?m driving with do not disturb)",
     re.IGNORECASE,
 )
 

@@ -189,6 +189,13 @@ def test_a_burst_of_messages_still_gets_the_periods_first_auto_reply() -> None:
         ("hi", SenderHistory(opted_out=True), True, "opted out"),
         ("hi", SenderHistory(), False, "not a phone number"),
         ("Auto-reply: I am away until Monday", SenderHistory(), True, "automated"),
+        ("noreply: your code is 381204", SenderHistory(), True, "automated"),
+        (
+            "I'm driving with Do Not Disturb While Driving turned on.",
+            SenderHistory(),
+            True,
+            "automated",
+        ),
         (
             "hi",
             SenderHistory(recent_messages=FLOOD_LIMIT, auto_replied_recently=True),
@@ -205,6 +212,16 @@ def test_loop_guards_suppress_auto_replies_but_keep_the_message(
     assert decision.reply is None
     assert decision.deliver_at is not None
     assert why in decision.reason
+
+
+@pytest.mark.parametrize(
+    "body", ["No reply needed, running 10 min late", "Do not reply, just confirming Thursday"]
+)
+def test_a_person_who_asks_for_no_reply_still_learns_when_they_will_be_read(body: str) -> None:
+    decision = decide(sms(body, TUESDAY_20), facts())
+    assert decision.rule == "closed"
+    assert decision.reply is not None
+    assert "will read your message" in decision.reply
 
 
 def test_in_hours_forwards_with_the_therapists_mode() -> None:
