@@ -269,6 +269,14 @@ def _by_hours(sms: InboundSms, facts: Facts, reach: _Reach, flags: list[str]) ->
     return _decision(rule, reason, flags, effects, reach)
 
 
+def _clients_by_handle(facts: Facts, handle: str, own: tuple[str, ...]) -> list[Client]:
+    """The therapist's clients a handle names: the exact id, else ids equal up to case (phone
+    keyboards capitalise the first letter)."""
+    mine = [client for client in facts.clients.values() if client.therapist_id in own]
+    exact = [client for client in mine if client.id == handle]
+    return exact or [client for client in mine if client.id.casefold() == handle.casefold()]
+
+
 def _relay(sms: InboundSms, facts: Facts) -> Decision:
     request = parse_relay(sms.body)
     own = facts.relay_therapists
@@ -288,15 +296,17 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
             "Not sent. To reply to a client from this phone, start with their handle, "
             "e.g. #c1001 Your text.",
         )
-    matches = [
-        client
-        for client in facts.clients.values()
-        if client.id.casefold() == request.handle.casefold() and client.therapist_id in own
-    ]
-    if len(matches) != 1:
-        why = "unknown handle" if not matches else "ambiguous handle"
+    matches = _clients_by_handle(facts, request.handle, own)
+    if not matches:
         return refuse(
-            why, f"Not sent: #{request.handle} is not one of your clients. Nothing was sent."
+            "unknown handle",
+            f"Not sent: #{request.handle} is not one of your clients. Nothing was sent.",
+        )
+    if len(matches) > 1:
+        handles = " or ".join(f"#{c.id}" for c in sorted(matches, key=lambda c: c.id))
+        return refuse(
+            "ambiguous handle",
+            f"Not sent: #{request.handle} could be {handles}; write it exactly. Nothing was sent.",
         )
     client = matches[0]
     if client.id in facts.opted_out_clients:

@@ -288,6 +288,28 @@ def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> No
     assert decision.reply is not None
 
 
+def test_a_relay_handle_matches_exactly_first_then_regardless_of_case() -> None:
+    twins = {**CLIENTS, "C1002": Client("C1002", "lee")}
+    relay = facts(None, relay_therapists=("lee",), clients=twins)
+    exact = decide(sms("#C1002 hi", TUESDAY_10), relay)
+    assert RelayToClient("C1002", "lee", "hi", None) in exact.effects
+    capitalised = decide(sms("#C1001 hi", TUESDAY_10), relay)
+    assert RelayToClient("c1001", "lee", "hi", None) in capitalised.effects
+
+
+def test_an_ambiguous_relay_handle_names_both_and_sends_nothing() -> None:
+    twins = {**CLIENTS, "Ab7": Client("Ab7", "lee"), "aB7": Client("aB7", "lee")}
+    decision = decide(
+        sms("#ab7 hi", TUESDAY_10), facts(None, relay_therapists=("lee",), clients=twins)
+    )
+    assert "ambiguous handle" in decision.reason
+    assert (
+        decision.reply
+        == "Not sent: #ab7 could be #Ab7 or #aB7; write it exactly. Nothing was sent."
+    )
+    assert not any(isinstance(effect, RelayToClient) for effect in decision.effects)
+
+
 def test_a_relay_to_an_opted_out_client_is_refused() -> None:
     decision = decide(
         sms("#c1002 hi", TUESDAY_10),
