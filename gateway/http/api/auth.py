@@ -33,6 +33,14 @@ def _bearer(request: web.Request) -> str:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_api_path(request.path):
         return await handler(request)
+    # Wrong method and oversized bodies are answered first, token or not, as everywhere else.
+    refusal = request.match_info.http_exception
+    if isinstance(refusal, web.HTTPMethodNotAllowed):
+        raise refusal
+    if (request.content_length or 0) > request.client_max_size:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=request.client_max_size, actual_size=request.content_length or 0
+        )
     token = _bearer(request)
     info = None
     if len(token) <= _MAX_TOKEN:

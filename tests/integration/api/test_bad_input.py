@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.integration.api.conftest import Answer, Api
+from tests.integration.api.conftest import Answer, Api, Client
 from tests.integration.conftest import LEE_NUMBER, RILEY
 
 
@@ -114,6 +114,17 @@ async def test_a_body_over_64_kib_is_refused(lee: Api) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert_json_error(answer, 413)
+
+
+async def test_wrong_method_and_size_come_before_the_token(gateway: Client) -> None:
+    anonymous = Api(gateway, None)
+    assert_json_error(await anonymous.call("GET", "/preview"), 405)
+    assert_json_error(await anonymous.call("PATCH", "/clients"), 405)
+    too_big = await anonymous.call(
+        "POST", "/preview", data=b"x" * 70_000, headers={"Content-Type": "application/json"}
+    )
+    assert_json_error(too_big, 413)
+    assert_json_error(await anonymous.get("/clients"), 401)
 
 
 async def test_extreme_times_are_refused_not_crashed(admin: Api) -> None:
