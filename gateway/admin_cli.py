@@ -37,6 +37,8 @@ EXIT_FAILED: Final = 1
 EXIT_BAD_INPUT: Final = 2
 # Enough to find and fix the values that could not be rotated without flooding the terminal.
 SHOWN_UNREADABLE: Final = 20
+# Ten years: a token is meant to be rotated, and dates must stay representable.
+MAX_EXPIRES_DAYS: Final = 3660
 
 T = TypeVar("T")
 
@@ -77,8 +79,8 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     if args.role == "admin" and therapist_id is not None:
         _complain("gateway token create: an admin token names no therapist (drop --therapist)")
         return EXIT_BAD_INPUT
-    if args.expires_days is not None and args.expires_days < 1:
-        _complain("gateway token create: --expires-days must be at least 1")
+    if args.expires_days is not None and not 1 <= args.expires_days <= MAX_EXPIRES_DAYS:
+        _complain(f"gateway token create: --expires-days must be 1 to {MAX_EXPIRES_DAYS}")
         return EXIT_BAD_INPUT
     settings = _data_settings()
     now = SystemClock().now()

@@ -87,6 +87,7 @@ def test_a_therapist_token_names_an_existing_therapist(practice: Settings, capsy
         (("--role", "therapist"), "needs --therapist"),
         (("--role", "admin", "--therapist", "lee"), "names no therapist"),
         (("--role", "admin", "--expires-days", "0"), "--expires-days"),
+        (("--role", "admin", "--expires-days", "99999999"), "--expires-days"),
     ],
 )
 def test_a_token_that_cannot_be_made_exits_2_and_creates_nothing(
