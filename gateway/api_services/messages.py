@@ -120,20 +120,22 @@ def numbers_of(context: ApiContext, therapist_id: str) -> frozenset[str]:
 
 
 async def scope_conditions(
-    connection: AsyncConnection, caller: Caller, wanted: MessageFilter, numbers: frozenset[str]
+    context: ApiContext, connection: AsyncConnection, caller: Caller, wanted: MessageFilter
 ) -> list[ColumnElement[bool]]:
     """The WHERE conditions for this caller and filter; a filter naming another therapist's
-    messages is refused rather than silently emptied, so mistakes show."""
+    messages is refused rather than silently emptied, so mistakes show. A therapist filter
+    lists that therapist's inbox, as the therapist sees it."""
     conditions: list[ColumnElement[bool]] = []
+    inbox = wanted.therapist
     if not caller.is_admin:
         own = caller.own_therapist()
-        if wanted.therapist is not None and wanted.therapist != own:
+        if inbox is not None and inbox != own:
             raise ForbiddenError("a therapist's token lists only that therapist's messages")
         if wanted.client is not None and await _client_therapist(connection, wanted.client) != own:
             raise ForbiddenError(f"client {wanted.client} is not one of this therapist's clients")
-        conditions.append(in_inbox_of(own, numbers))
-    if wanted.therapist is not None:
-        conditions.append(MessageRow.therapist_id == wanted.therapist)
+        inbox = own
+    if inbox is not None:
+        conditions.append(in_inbox_of(inbox, numbers_of(context, inbox)))
     if wanted.client is not None:
         conditions.append(MessageRow.client_id == wanted.client)
     if wanted.flag is not None:
@@ -151,8 +153,7 @@ async def list_messages(
     context: ApiContext, caller: Caller, wanted: MessageFilter, *, limit: int, cursor: str | None
 ) -> MessagePage:
     async with reader(context.engine).connect() as connection:
-        numbers = numbers_of(context, caller.therapist_id) if caller.therapist_id else frozenset()
-        conditions = await scope_conditions(connection, caller, wanted, numbers)
+        conditions = await scope_conditions(context, connection, caller, wanted)
         if cursor is not None:
             at, message_id = read_time_cursor(cursor)
             conditions.append(

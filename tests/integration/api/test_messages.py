@@ -226,11 +226,15 @@ async def test_a_purged_body_reads_as_null(
 
 
 async def test_an_unknown_senders_message_to_a_shared_number_is_in_each_therapists_inbox(
-    gateway: Client, lee: Api, okafor: Api
+    gateway: Client, admin: Api, lee: Api, okafor: Api
 ) -> None:
     await inbound(gateway, "+15559990000", "do you take new clients")
-    for api in (lee, okafor):
+    for therapist, api in (("lee", lee), ("okafor", okafor)):
         [item] = (await api.get("/messages")).json["items"]
         assert item["client"] is None
         assert "unknown_sender" in item["flags"]
         assert (await api.get(f"/messages/{item['id']}")).status == 200
+        # Filtering by therapist lists the same inbox, for the therapist and for an admin.
+        for reader in (api, admin):
+            filtered = await reader.get("/messages", therapist=therapist, flag="unknown_sender")
+            assert [found["id"] for found in filtered.json["items"]] == [item["id"]]
