@@ -207,7 +207,9 @@ class Importer:
         }
         subject = f"client:{new.id}"
         if old is None:
-            await self._connection.execute(insert(ClientRow), {"id": new.id, **values})
+            await self._connection.execute(
+                insert(ClientRow), {"id": new.id, "created_at": self._now, **values}
+            )
             summary.created.append(subject)
             self._audit("client_created", subject, therapist=new.therapist_id)
         else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, or_, select
 
 from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
-from gateway.api_services.paging import id_cursor, read_id_cursor
+from gateway.api_services.paging import read_time_cursor, time_cursor
 from gateway.db.engine import reader
 from gateway.db.tables import ClientRow
 
@@ -36,24 +36,31 @@ class ClientPage:
 async def list_clients(
     context: ApiContext, caller: Caller, *, limit: int, cursor: str | None
 ) -> ClientPage:
-    """Clients in id order (they have no time of their own to sort by)."""
+    """Newest first, like every list; clients imported together come in id order."""
     conditions: list[ColumnElement[bool]] = []
     if not caller.is_admin:
         conditions.append(ClientRow.therapist_id == caller.own_therapist())
     if cursor is not None:
-        conditions.append(ClientRow.id > read_id_cursor(cursor))
+        at, last_id = read_time_cursor(cursor)
+        conditions.append(
+            or_(
+                ClientRow.created_at < at,
+                and_(ClientRow.created_at == at, ClientRow.id > last_id),
+            )
+        )
     async with reader(context.engine).connect() as connection:
         rows = (
             await connection.execute(
                 select(
                     ClientRow.id,
+                    ClientRow.created_at,
                     ClientRow.name_enc,
                     ClientRow.therapist_id,
                     ClientRow.agreement_hours,
                     ClientRow.agreement_note,
                 )
                 .where(*conditions)
-                .order_by(ClientRow.id)
+                .order_by(ClientRow.created_at.desc(), ClientRow.id)
                 .limit(limit + 1)
             )
         ).all()
@@ -70,4 +77,5 @@ async def list_clients(
         )
         for row in rows[:limit]
     )
-    return ClientPage(items, id_cursor(items[-1].id) if len(rows) > limit else None)
+    last = rows[limit - 1] if len(rows) > limit else None
+    return ClientPage(items, time_cursor(last.created_at, last.id) if last is not None else None)

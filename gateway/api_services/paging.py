@@ -55,17 +55,6 @@ def read_time_cursor(cursor: str) -> tuple[datetime, str]:
     return moment, row_id
 
 
-def id_cursor(row_id: str) -> str:
-    return _encode([row_id])
-
-
-def read_id_cursor(cursor: str) -> str:
-    (row_id,) = _decode(cursor, 1)
-    if not isinstance(row_id, str):
-        raise _refused()
-    return row_id
-
-
 def seq_cursor(seq: int) -> str:
     return _encode([seq])
 

@@ -103,6 +103,7 @@ class ClientRow(Base):
     therapist_id: Mapped[str] = mapped_column(ForeignKey("therapists.id"), index=True)
     agreement_hours: Mapped[dict[str, Any] | None]
     agreement_note: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 

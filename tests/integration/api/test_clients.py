@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from gateway.settings import Settings
 from tests.integration.api.conftest import Api
-from tests.integration.conftest import CASEY, JORDAN, RILEY
+from tests.integration.conftest import CASEY, EXAMPLE, JORDAN, RILEY, import_practice
 
 
 async def test_a_therapist_lists_only_their_own_clients(lee: Api, okafor: Api) -> None:
@@ -39,3 +42,21 @@ async def test_clients_page_by_cursor(admin: Api) -> None:
     second = await admin.get("/clients", limit="2", cursor=first.json["next"])
     assert [item["id"] for item in second.json["items"]] == ["c2001"]
     assert second.json["next"] is None
+
+
+async def test_a_client_imported_later_is_listed_first(
+    admin: Api, imported: Settings, tmp_path: Path
+) -> None:
+    later = tmp_path / "practice.toml"
+    later.write_text(
+        EXAMPLE.read_text(encoding="utf-8")
+        + '\n[[clients]]\nid = "a0001"\nname = "Avery Q."\nphone = "+15557650999"\n'
+        + 'therapist = "lee"\n',
+        encoding="utf-8",
+    )
+    await import_practice(imported, later)
+    listed = [item["id"] for item in (await admin.get("/clients")).json["items"]]
+    assert listed == ["a0001", "c1001", "c1002", "c2001"]
+    first = await admin.get("/clients", limit="1")
+    second = await admin.get("/clients", limit="2", cursor=first.json["next"])
+    assert [item["id"] for item in second.json["items"]] == ["c1001", "c1002"]
