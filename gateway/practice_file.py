@@ -108,7 +108,10 @@ class PracticeIn(_Strict):
         # The regions phone numbering knows: every ISO 3166-1 country a practice can be in.
         # "UK" is taken for GB, as the crisis lines do.
         if value != "UK" and value not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. US, GB)")
+            raise ValueError(
+                f"{value!r} is not the ISO 3166-1 alpha-2 code of a country with phone numbers "
+                "(e.g. US, GB)"
+            )
         return value
 
     @model_validator(mode="after")
