@@ -29,7 +29,8 @@ from sklearn.model_selection import StratifiedKFold
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rules.crisis import CATEGORIES, detect_lexicon, with_model  # noqa: E402
+from rules.crisis import detect_lexicon, with_model  # noqa: E402
+from rules.crisis_categories import CATEGORIES  # noqa: E402
 from rules.crisis_model import FORMAT, CrisisModel, features, parse_model, weighted  # noqa: E402
 from rules.text import fold  # noqa: E402
 

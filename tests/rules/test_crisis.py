@@ -8,20 +8,15 @@ from pathlib import Path
 import pytest
 
 from rules.crisis import (
-    CATEGORIES,
-    SEVERITIES,
     CrisisAssessment,
     Evidence,
-    LexiconError,
-    Rule,
-    Suppression,
     compile_lexicon,
     default_detector,
     detect_crisis,
-    load_lexicon,
-    parse_lexicon,
-    required_literals,
 )
+from rules.crisis_anchors import required_literals
+from rules.crisis_categories import CATEGORIES, SEVERITIES
+from rules.crisis_lexicon import LexiconError, Rule, Suppression, load_lexicon, parse_lexicon
 from rules.text import fold
 
 DEV_SET = Path(__file__).resolve().parent.parent / "data" / "crisis_dev_set.tsv"

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from rules.crisis import CATEGORIES, detect_crisis
+from rules.crisis import detect_crisis
+from rules.crisis_categories import CATEGORIES
 
 DEV_SET = Path(__file__).resolve().parent.parent / "data" / "crisis_dev_set.tsv"
 MIN_RECALL = 0.98

@@ -8,14 +8,8 @@ from typing import Any
 
 import pytest
 
-from rules.crisis import (
-    CATEGORIES,
-    MODEL_RULE,
-    CrisisAssessment,
-    Evidence,
-    detect_crisis,
-    with_model,
-)
+from rules.crisis import MODEL_RULE, CrisisAssessment, Evidence, detect_crisis, with_model
+from rules.crisis_categories import CATEGORIES
 from rules.crisis_model import MODEL_FILE, CrisisModel, ModelError, features, parse_model
 
 CALM = CrisisAssessment(crisis=False, categories=(), severity=None, evidence=())
