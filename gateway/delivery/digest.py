@@ -78,3 +78,27 @@ async def merge(
         .values(state="merged", claimed_by=None, lease_until=None)
     )
     return replace(lead, body_enc=body_enc, details=details), rest
+
+
+def digest_units(claims: Sequence[Claim]) -> list[tuple[Claim, list[Claim]]]:
+    """Claims in sending order, held ones of one client and therapist together: the oldest
+    leads and the rest may ride along in its digest."""
+    units: list[tuple[Claim, list[Claim]]] = []
+    groups: dict[tuple[str, str, str, str, str], list[Claim]] = {}
+    for claim in claims:
+        key = claim.digest_key
+        if key is None or claim.state != "claimed":
+            units.append((claim, []))
+        elif key in groups:
+            groups[key].append(claim)
+        else:
+            groups[key] = [claim]
+            units.append((claim, groups[key]))
+    ordered: list[tuple[Claim, list[Claim]]] = []
+    for claim, group in units:
+        if not group:
+            ordered.append((claim, []))
+            continue
+        lead, *others = sorted(group, key=lambda item: (item.created_at, item.id))
+        ordered.append((lead, others))
+    return ordered

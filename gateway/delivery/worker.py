@@ -16,30 +16,20 @@ import random
 import secrets
 import socket
 import time
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final, assert_never
+from typing import Any, Final
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
 from gateway.crypto import DecryptionError
-from gateway.db.tables import OptOutRow
 from gateway.delivery import outcomes
+from gateway.delivery.alert_batch import AlertBatchSender
 from gateway.delivery.alerts import escalate_alerts
-from gateway.delivery.availability import (
-    NoOpening,
-    NotConfigured,
-    OpensAt,
-    ReachableNow,
-    availability,
-)
-from gateway.delivery.backoff import retry_delay
 from gateway.delivery.claim import (
     Claim,
     claim_due,
@@ -47,38 +37,23 @@ from gateway.delivery.claim import (
     expire_sending,
     release_claims,
 )
-from gateway.delivery.digest import merge
-from gateway.delivery.direct import DirectAlerts, DirectAttempt, outcome_name
+from gateway.delivery.digest import digest_units
+from gateway.delivery.direct import DirectAlerts, DirectAttempt
 from gateway.delivery.held import follow_availability
 from gateway.delivery.periodic import claim_run
-from gateway.delivery.rate import send_interval, take_slot
+from gateway.delivery.preparation import NoSlot, Preparer
+from gateway.delivery.rate import send_interval
+from gateway.delivery.recording import OutcomeRecorder
 from gateway.metrics import Metrics
 from gateway.outbox import PRIORITY_ALERT
 from gateway.retention import purge_expired_bodies
 from gateway.settings import Settings
-from gateway.twilio.sender import (
-    OutboundSms,
-    ReconciliationError,
-    Rejected,
-    RetryLater,
-    SendOutcome,
-    Sent,
-    SmsSender,
-    Unknown,
-)
+from gateway.twilio.sender import SmsSender
 from gateway.vault import Vault
 
 log = structlog.get_logger(__name__)
 
 BATCH_SIZE: Final = 20
-# An unknown outcome is first looked up after this long, and again every RECHECK after that.
-# It is sent again only once Twilio has said "no such message" at least MIN_ASKS times and
-# GRACE has passed since the attempt: a message still in Twilio's queue can be missing from
-# its message list for a short while.
-FIRST_CHECK: Final = timedelta(seconds=15)
-RECHECK: Final = timedelta(seconds=30)
-GRACE: Final = timedelta(minutes=2)
-MIN_ASKS: Final = 2
 RETENTION_PERIOD: Final = timedelta(hours=24)
 # How often a worker asks the database whether the daily job is due.
 _RETENTION_CHECK: Final = timedelta(minutes=10)
@@ -87,37 +62,9 @@ _ALERT_PASS_SPACING: Final = 0.05
 _CLAIMED_BY_LENGTH: Final = 64
 
 
-class _LostClaimError(Exception):
-    """The row's lease ran out and another worker took it over: leave it to that worker."""
-
-
 def _default_worker_id() -> str:
     worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     return worker_id[-_CLAIMED_BY_LENGTH:]
-
-
-def _units(claims: Sequence[Claim]) -> list[tuple[Claim, list[Claim]]]:
-    """Claims in sending order, held ones of one client and therapist together: the oldest
-    leads and the rest may ride along in its digest."""
-    units: list[tuple[Claim, list[Claim]]] = []
-    groups: dict[tuple[str, str, str, str, str], list[Claim]] = {}
-    for claim in claims:
-        key = claim.digest_key
-        if key is None or claim.state != "claimed":
-            units.append((claim, []))
-        elif key in groups:
-            groups[key].append(claim)
-        else:
-            groups[key] = [claim]
-            units.append((claim, groups[key]))
-    ordered: list[tuple[Claim, list[Claim]]] = []
-    for claim, group in units:
-        if not group:
-            ordered.append((claim, []))
-            continue
-        lead, *others = sorted(group, key=lambda item: (item.created_at, item.id))
-        ordered.append((lead, others))
-    return ordered
 
 
 class DeliveryWorker:
@@ -147,10 +94,8 @@ class DeliveryWorker:
         self._lease = timedelta(seconds=lease_seconds)
         self._poll = poll_seconds
         self._batch_size = batch_size
-        # Jitter only spreads retries; it needs no cryptographic strength.
-        self._rng = rng or random.Random()  # noqa: S311
-        self._interval = send_interval(settings.send_rate)
-        self._status_callback = settings.public_url + "/twilio/status"
+        interval = send_interval(settings.send_rate)
+        status_callback = settings.public_url + "/twilio/status"
         # Dry-run gets no delivery callbacks, so every alert would look undelivered.
         self._escalate = not settings.dry_run
         self._retention_days = settings.retention_days
@@ -168,7 +113,38 @@ class DeliveryWorker:
             sender=sender,
             clock=clock,
             metrics=metrics,
-            status_callback=self._status_callback,
+            status_callback=status_callback,
+        )
+        self._preparer = Preparer(
+            engine=engine,
+            vault=vault,
+            metrics=metrics,
+            config=config,
+            worker_id=self.worker_id,
+            lease=self._lease,
+            interval=interval,
+            status_callback=status_callback,
+        )
+        self._recorder = OutcomeRecorder(
+            engine=engine,
+            vault=vault,
+            sender=sender,
+            metrics=metrics,
+            # Jitter only spreads retries; it needs no cryptographic strength.
+            rng=rng or random.Random(),  # noqa: S311
+            status_callback=status_callback,
+            note_due=self._note_due,
+        )
+        self._alert_batch = AlertBatchSender(
+            engine=engine,
+            vault=vault,
+            sender=sender,
+            metrics=metrics,
+            recorder=self._recorder,
+            worker_id=self.worker_id,
+            lease=self._lease,
+            interval=interval,
+            status_callback=status_callback,
         )
 
     # Running ----------------------------------------------------------------------------
@@ -270,9 +246,9 @@ class DeliveryWorker:
             alerts_only=alerts_only,
         )
         started = time.monotonic()
-        units = _units(claims)
+        units = digest_units(claims)
         alerts = [lead for lead, others in units if self._goes_as_is(lead, others)]
-        handled = await self._send_alerts(alerts, now)
+        handled = await self._alert_batch.send(alerts, now)
         sent = {alert.id for alert in alerts}
         units = [(lead, others) for lead, others in units if lead.id not in sent]
         self._busy_numbers.clear()
@@ -318,259 +294,33 @@ class DeliveryWorker:
             and not self._direct.attempted(lead.id)
         )
 
-    async def _send_alerts(self, alerts: list[Claim], now: datetime) -> int:
-        """Marked `sending` in one transaction, sent at the same time, recorded in one
-        transaction, each in a few statements however many alerts there are: an alert waits
-        neither for another's send nor for a commit of its own, and on SQLite the worker holds
-        the write lock briefly."""
-        if not alerts:
-            return 0
-        readable: dict[str, tuple[Claim, OutboundSms]] = {}
-        for alert in alerts:
-            try:
-                readable[alert.id] = (alert, self._outbound(alert))
-            except DecryptionError as exc:
-                await self._fail_unreadable(alert, now, exc)
-        if not readable:
-            return len(alerts)
-        async with self._engine.begin() as connection:
-            marked = await outcomes.mark_alerts_sending(
-                connection,
-                [alert for alert, _ in readable.values()],
-                worker_id=self.worker_id,
-                now=now,
-                lease=self._lease,
-            )
-            numbers = Counter(alert.from_number for alert, _ in readable.values())
-            for number, count in numbers.items():
-                await take_slot(connection, number, now, self._interval, urgent=True, count=count)
-        for lost in readable.keys() - marked:
-            log.warning("outbox_claim_lost", outbox_id=lost, worker=self.worker_id)
-        ready = [readable[alert_id] for alert_id in readable if alert_id in marked]
-        results = await asyncio.gather(
-            *(self._sender.send(sms) for _, sms in ready), return_exceptions=True
-        )
-        sent: list[tuple[Claim, str]] = []
-        async with self._engine.begin() as connection:
-            for (alert, _), result in zip(ready, results, strict=True):
-                # A send that raised may have reached Twilio: reconciled, never resent blindly.
-                outcome = (
-                    Unknown(reason=type(result).__name__)
-                    if isinstance(result, BaseException)
-                    else result
-                )
-                if isinstance(outcome, Sent):
-                    self._count(alert, outcome_name(outcome))
-                    sent.append((alert, outcome.sid))
-                else:
-                    await self._record_in(connection, alert, outcome, now)
-            await outcomes.record_alerts_sent(connection, sent, now=now)
-        for alert, sid in sent:
-            log.info("outbox_sent", outbox_id=alert.id, kind=alert.kind, sid=sid, count=1)
-        return len(alerts)
-
     # One row (or digest) ------------------------------------------------------------------
 
     async def _handle(self, lead: Claim, others: list[Claim], now: datetime) -> None:
         try:
             if lead.state == "unknown":
-                await self._reconcile(lead, now)
+                await self._recorder.reconcile(lead, now)
                 return
             direct = self._direct.pop(lead.id)
             if direct is not None:
-                await self._settle_direct(lead, direct, now)
+                await self._recorder.settle_direct(lead, direct, now)
                 return
-            ready = await self._prepare(lead, others, now)
+            ready = await self._preparer.prepare(lead, others, now)
+            if isinstance(ready, NoSlot):
+                self._note_due(ready.free_at)
+                self._busy_numbers.add(lead.from_number)
+                return
             if ready is None:
                 return
             lead, sms = ready
             outcome = await self._sender.send(sms)
-            await self._record(lead, outcome, now)
+            await self._recorder.record(lead, outcome, now)
         except DecryptionError as exc:
-            await self._fail_unreadable(lead, now, exc)
-
-    async def _fail_unreadable(self, claim: Claim, now: datetime, exc: DecryptionError) -> None:
-        # A row no key opens will never be sent; failing it keeps it from blocking others.
-        log.error("outbox_unreadable", outbox_id=claim.id, error_type=type(exc).__name__)
-        async with self._engine.begin() as connection:
-            await outcomes.fail_unreadable(connection, claim, now=now)
-
-    def _outbound(self, claim: Claim) -> OutboundSms:
-        body = (
-            self._vault.open("outbox", "body", claim.id, claim.body_enc)
-            if claim.body_enc is not None
-            else ""
-        )
-        return OutboundSms(
-            from_number=claim.from_number,
-            to_number=self._vault.open("outbox", "to", claim.id, claim.to_enc),
-            body=body,
-            status_callback=self._status_callback,
-        )
-
-    async def _prepare(
-        self, lead: Claim, others: list[Claim], now: datetime
-    ) -> tuple[Claim, OutboundSms] | None:
-        """Everything decided before the send, in one transaction: the row is cancelled,
-        moved, deferred, or marked `sending` with a send slot taken. Returns the row to send
-        (with its digest text, if others were merged into it) and its SMS, or None."""
-        try:
-            async with self._engine.begin() as connection:
-                if lead.kind in outcomes.TO_CLIENT_KINDS:
-                    opted_out = (
-                        await connection.execute(
-                            select(OptOutRow.opted_out).where(
-                                OptOutRow.phone_index == lead.to_index
-                            )
-                        )
-                    ).scalar_one_or_none()
-                    if opted_out:
-                        await outcomes.cancel(
-                            connection,
-                            lead,
-                            reason="recipient opted out",
-                            code="opted_out",
-                            now=now,
-                        )
-                        self._count(lead, "cancelled")
-                        log.info("outbox_cancelled", outbox_id=lead.id, kind=lead.kind)
-                        return None
-                directory = self._config.directory if self._config is not None else None
-                if lead.held and directory is not None:
-                    match availability(directory, lead.therapist_id, lead.client_id, now):
-                        case OpensAt(at=at):
-                            for claim in (lead, *others):
-                                await outcomes.reschedule(connection, claim, due_at=at, now=now)
-                            log.info(
-                                "outbox_rescheduled",
-                                outbox_id=lead.id,
-                                count=1 + len(others),
-                                deliver_at=at.isoformat(),
-                            )
-                            return None
-                        case NoOpening():
-                            for claim in (lead, *others):
-                                await outcomes.unhold(connection, claim, now=now)
-                            self._count(lead, "cancelled")
-                            return None
-                        case ReachableNow() | NotConfigured():
-                            pass
-                if others:
-                    lead, rest = await merge(connection, self._vault, lead, others)
-                    for claim in rest:
-                        # Another digest takes them, in the next pass.
-                        await outcomes.defer(connection, claim, due_at=now)
-                sms = self._outbound(lead)
-                if not await outcomes.mark_sending(
-                    connection, lead, worker_id=self.worker_id, now=now, lease=self._lease
-                ):
-                    raise _LostClaimError
-                free_at = await take_slot(
-                    connection,
-                    lead.from_number,
-                    now,
-                    self._interval,
-                    urgent=lead.priority == PRIORITY_ALERT,
-                )
-                if free_at is not None:
-                    await outcomes.defer(connection, lead, due_at=free_at)
-                    self._note_due(free_at)
-                    self._busy_numbers.add(lead.from_number)
-                    return None
-        except _LostClaimError:
-            log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self.worker_id)
-            return None
-        return lead, sms
+            await self._recorder.fail_unreadable(lead, now, exc)
 
     def _note_due(self, at: datetime) -> None:
         if self._next_due is None or at < self._next_due:
             self._next_due = at
-
-    async def _record(self, claim: Claim, outcome: SendOutcome, now: datetime) -> None:
-        async with self._engine.begin() as connection:
-            await self._record_in(connection, claim, outcome, now)
-
-    async def _record_in(
-        self, connection: AsyncConnection, claim: Claim, outcome: SendOutcome, now: datetime
-    ) -> None:
-        self._count(claim, outcome_name(outcome))
-        match outcome:
-            case Sent(sid=sid):
-                await outcomes.record_sent(connection, claim, sid, now=now, sent_at=now)
-                log.info(
-                    "outbox_sent",
-                    outbox_id=claim.id,
-                    kind=claim.kind,
-                    sid=sid,
-                    count=len(claim.ids),
-                )
-            case RetryLater(reason=reason, retry_after=retry_after):
-                delay = retry_delay(
-                    claim.attempts + 1,
-                    retry_after=retry_after,
-                    jitter=self._rng.random(),
-                    urgent=claim.priority == PRIORITY_ALERT,
-                )
-                await outcomes.record_retry(connection, claim, due_at=now + delay, error=reason)
-                self._note_due(now + delay)
-                log.info(
-                    "outbox_retry_later",
-                    outbox_id=claim.id,
-                    kind=claim.kind,
-                    attempt=claim.attempts + 1,
-                    retry_in=delay.total_seconds(),
-                )
-            case Rejected(code=code, status=status):
-                cancelled = await outcomes.record_rejected(
-                    connection, claim, code=code, status=status, now=now
-                )
-                log.warning(
-                    "outbox_failed",
-                    outbox_id=claim.id,
-                    kind=claim.kind,
-                    code=code or status,
-                    count=len(cancelled),
-                )
-            case Unknown(reason=reason):
-                # Not sent again blindly: the request may have reached Twilio, and a second
-                # copy of a forward or reply would put health information on a phone twice.
-                # Twilio's message list is asked first (see _reconcile).
-                await outcomes.record_unknown(
-                    connection,
-                    claim,
-                    attempt_at=now,
-                    check_at=now + FIRST_CHECK,
-                    error=reason,
-                )
-                log.warning("outbox_outcome_unknown", outbox_id=claim.id, kind=claim.kind)
-            case _:
-                assert_never(outcome)
-
-    async def _reconcile(self, claim: Claim, now: datetime) -> None:
-        delivery: dict[str, Any] = claim.details.get("delivery", {})
-        raw_attempt = delivery.get("attempt_at")
-        attempt_at = datetime.fromisoformat(raw_attempt) if raw_attempt else claim.due_at
-        asks = int(delivery.get("asks", 0))
-        asked = True
-        try:
-            sid = await self._sender.find_sent(self._outbound(claim), attempt_at)
-        except ReconciliationError:
-            sid, asked = None, False
-        async with self._engine.begin() as connection:
-            if sid is not None:
-                await outcomes.record_sent(connection, claim, sid, now=now, sent_at=attempt_at)
-                self._count(claim, "reconciled")
-                log.info("outbox_reconciled", outbox_id=claim.id, kind=claim.kind, sid=sid)
-                return
-            asks += int(asked)
-            if asks >= MIN_ASKS and now - attempt_at >= GRACE:
-                await outcomes.requeue(connection, claim, now=now)
-                log.info("outbox_requeued", outbox_id=claim.id, kind=claim.kind, count=asks)
-                return
-            await outcomes.still_unknown(connection, claim, asks=asks, check_at=now + RECHECK)
-
-    def _count(self, claim: Claim, outcome: str) -> None:
-        self._metrics.outbound.labels(claim.kind, outcome).inc()
 
     # Held rows follow configuration ----------------------------------------------------------
 
@@ -606,19 +356,3 @@ class DeliveryWorker:
         effort, logged by row id. When those rows reach the outbox later (from the spool),
         this worker settles them with the outcome instead of alerting a second time."""
         return await self._direct.send(rows)
-
-    async def _settle_direct(self, claim: Claim, attempt: DirectAttempt, now: datetime) -> None:
-        async with self._engine.begin() as connection:
-            if attempt.sid is not None:
-                await outcomes.record_sent(
-                    connection, claim, attempt.sid, now=now, sent_at=attempt.at
-                )
-            else:
-                await outcomes.record_unknown(
-                    connection,
-                    claim,
-                    attempt_at=attempt.at,
-                    check_at=now,
-                    error="direct alert outcome unknown",
-                )
-        log.info("direct_alert_settled", outbox_id=claim.id, sid=attempt.sid)

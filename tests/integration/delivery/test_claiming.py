@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import OutboxRow
 from gateway.delivery.claim import claim_due
-from gateway.delivery.worker import FIRST_CHECK
+from gateway.delivery.recording import FIRST_CHECK
 from gateway.twilio.sender import TwilioRestSender
 from gateway.vault import Vault
 from tests.fakes.twilio_api import FakeTwilio

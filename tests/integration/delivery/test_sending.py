@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.crypto import KeyRing, new_key
 from gateway.db.tables import AuditEventRow, OutboxRow
+from gateway.delivery.recording import FIRST_CHECK, GRACE, RECHECK
 from gateway.delivery.sending import build_sender
-from gateway.delivery.worker import FIRST_CHECK, GRACE, RECHECK
 from gateway.status_job import StatusJob
 from gateway.twilio.dry_run import DryRunSender
 from gateway.twilio.sender import OutboundSms, Sent, TwilioRestSender
