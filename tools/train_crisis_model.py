@@ -37,8 +37,8 @@ from rules.text import fold  # noqa: E402
 DEV_SET = REPO / "tests" / "data" / "crisis_dev_set.tsv"
 OUTPUT = REPO / "rules" / "data" / "crisis_model.json"
 MIN_DF = {"w": 2, "b": 2, "c": 3}
-KEEP = 6000
-C = 4.0
+KEEP = 12000
+C = 8.0
 THRESHOLD = 0.7
 MIN_WORDS = 5
 
