@@ -27,7 +27,14 @@ from typing import Final
 
 from rules.crisis_anchors import best_anchors, required_literals
 from rules.crisis_categories import CATEGORIES, SEVERITIES
-from rules.crisis_lexicon import Lexicon, LexiconError, Rule, Suppression, load_lexicon
+from rules.crisis_lexicon import (
+    Lexicon,
+    LexiconError,
+    Rule,
+    Suppression,
+    compiled_pattern,
+    load_lexicon,
+)
 from rules.crisis_model import CrisisModel, default_model
 from rules.text import fold, normalize
 
@@ -231,13 +238,13 @@ def compile_lexicon(lexicon: Lexicon, *, require_anchors: bool = False) -> Detec
     always: list[int] = []
     for index, rule in enumerate(lexicon.rules):
         scoped = tuple(
-            (s, re.compile(s.compiled)) for s in lexicon.suppressions if s.applies_to(rule)
+            (s, compiled_pattern(s.compiled)) for s in lexicon.suppressions if s.applies_to(rule)
         )
         compiled.append(
             _CompiledRule(
                 rule=rule,
-                pattern=re.compile(rule.compiled),
-                context=re.compile(rule.context) if rule.context else None,
+                pattern=compiled_pattern(rule.compiled),
+                context=compiled_pattern(rule.context) if rule.context else None,
                 suppressions=scoped,
             )
         )

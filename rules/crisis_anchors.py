@@ -10,6 +10,7 @@ are preferred.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cache
 
 from rules.crisis_lexicon import GROUP, QUANTIFIER, LexiconError, class_end
 
@@ -134,6 +135,7 @@ _COMMON = frozenset(
 _NO_ANCHOR = float("inf")
 
 
+@cache
 def _cost(literal: str) -> float:
     """A rough chance that a message contains `literal`: lower makes a better anchor."""
     stripped = literal.strip()

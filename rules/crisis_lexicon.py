@@ -15,6 +15,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from typing import Literal
 
@@ -209,10 +210,17 @@ def _texts(entry: Mapping[str, object], key: str, where: str) -> tuple[str, ...]
     return tuple(str(v) for v in value)
 
 
+@cache
+def compiled_pattern(source: str) -> re.Pattern[str]:
+    """`re.compile`, remembered for the process: re's own cache holds 512 patterns, fewer than
+    a lexicon's, and reading and compiling a lexicon both need every pattern."""
+    return re.compile(source)
+
+
 def _compile(source: str, where: str) -> str:
     compiled = fold_pattern(source)
     try:
-        re.compile(compiled)
+        compiled_pattern(compiled)
     except re.error as error:
         raise LexiconError(f"{where}: pattern does not compile: {error}") from error
     return compiled
