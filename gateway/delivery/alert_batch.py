@@ -4,48 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.crypto import DecryptionError
 from gateway.delivery import outcomes
 from gateway.delivery.claim import Claim
 from gateway.delivery.direct import outcome_name
-from gateway.delivery.outbound import count_outcome, outbound_sms
+from gateway.delivery.outbound import Outbound
 from gateway.delivery.rate import take_slot
 from gateway.delivery.recording import OutcomeRecorder
-from gateway.metrics import Metrics
-from gateway.twilio.sender import OutboundSms, Sent, SmsSender, Unknown
-from gateway.vault import Vault
+from gateway.twilio.sender import OutboundSms, Sent, Unknown
 
 log = structlog.get_logger(__name__)
 
 
 class AlertBatchSender:
-    def __init__(
-        self,
-        *,
-        engine: AsyncEngine,
-        vault: Vault,
-        sender: SmsSender,
-        metrics: Metrics,
-        recorder: OutcomeRecorder,
-        worker_id: str,
-        lease: timedelta,
-        interval: timedelta,
-        status_callback: str,
-    ) -> None:
-        self._engine = engine
-        self._vault = vault
-        self._sender = sender
-        self._metrics = metrics
+    def __init__(self, out: Outbound, recorder: OutcomeRecorder) -> None:
+        self._out = out
         self._recorder = recorder
-        self._worker_id = worker_id
-        self._lease = lease
-        self._interval = interval
-        self._status_callback = status_callback
 
     async def send(self, alerts: list[Claim], now: datetime) -> int:
         """Marked `sending` in one transaction, sent at the same time, recorded in one
@@ -59,31 +37,33 @@ class AlertBatchSender:
             try:
                 readable[alert.id] = (
                     alert,
-                    outbound_sms(self._vault, alert, self._status_callback),
+                    self._out.sms(alert),
                 )
             except DecryptionError as exc:
                 await self._recorder.fail_unreadable(alert, now, exc)
         if not readable:
             return len(alerts)
-        async with self._engine.begin() as connection:
+        async with self._out.engine.begin() as connection:
             marked = await outcomes.mark_alerts_sending(
                 connection,
                 [alert for alert, _ in readable.values()],
-                worker_id=self._worker_id,
+                worker_id=self._out.worker_id,
                 now=now,
-                lease=self._lease,
+                lease=self._out.lease,
             )
             numbers = Counter(alert.from_number for alert, _ in readable.values())
             for number, count in numbers.items():
-                await take_slot(connection, number, now, self._interval, urgent=True, count=count)
+                await take_slot(
+                    connection, number, now, self._out.interval, urgent=True, count=count
+                )
         for lost in readable.keys() - marked:
-            log.warning("outbox_claim_lost", outbox_id=lost, worker=self._worker_id)
+            log.warning("outbox_claim_lost", outbox_id=lost, worker=self._out.worker_id)
         ready = [readable[alert_id] for alert_id in readable if alert_id in marked]
         results = await asyncio.gather(
-            *(self._sender.send(sms) for _, sms in ready), return_exceptions=True
+            *(self._out.sender.send(sms) for _, sms in ready), return_exceptions=True
         )
         sent: list[tuple[Claim, str]] = []
-        async with self._engine.begin() as connection:
+        async with self._out.engine.begin() as connection:
             for (alert, _), result in zip(ready, results, strict=True):
                 # A send that raised may have reached Twilio: reconciled, never resent blindly.
                 outcome = (
@@ -92,7 +72,7 @@ class AlertBatchSender:
                     else result
                 )
                 if isinstance(outcome, Sent):
-                    count_outcome(self._metrics, alert, outcome_name(outcome))
+                    self._out.count(alert, outcome_name(outcome))
                     sent.append((alert, outcome.sid))
                 else:
                     await self._recorder.record_in(connection, alert, outcome, now)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import structlog
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config_cache import ConfigCache
 from gateway.db.tables import OptOutRow
@@ -21,12 +20,10 @@ from gateway.delivery.availability import (
 )
 from gateway.delivery.claim import Claim
 from gateway.delivery.digest import merge
-from gateway.delivery.outbound import count_outcome, outbound_sms
+from gateway.delivery.outbound import Outbound
 from gateway.delivery.rate import take_slot
-from gateway.metrics import Metrics
 from gateway.outbox import PRIORITY_ALERT
 from gateway.twilio.sender import OutboundSms
-from gateway.vault import Vault
 
 log = structlog.get_logger(__name__)
 
@@ -43,26 +40,9 @@ class NoSlot:
 
 
 class Preparer:
-    def __init__(
-        self,
-        *,
-        engine: AsyncEngine,
-        vault: Vault,
-        metrics: Metrics,
-        config: ConfigCache | None,
-        worker_id: str,
-        lease: timedelta,
-        interval: timedelta,
-        status_callback: str,
-    ) -> None:
-        self._engine = engine
-        self._vault = vault
-        self._metrics = metrics
+    def __init__(self, out: Outbound, config: ConfigCache | None) -> None:
+        self._out = out
         self._config = config
-        self._worker_id = worker_id
-        self._lease = lease
-        self._interval = interval
-        self._status_callback = status_callback
 
     async def prepare(
         self, lead: Claim, others: list[Claim], now: datetime
@@ -72,7 +52,7 @@ class Preparer:
         (with its digest text, if others were merged into it) and its SMS, NoSlot when it was
         deferred for want of a send slot, or None."""
         try:
-            async with self._engine.begin() as connection:
+            async with self._out.engine.begin() as connection:
                 if lead.kind in outcomes.TO_CLIENT_KINDS:
                     opted_out = (
                         await connection.execute(
@@ -89,7 +69,7 @@ class Preparer:
                             code="opted_out",
                             now=now,
                         )
-                        count_outcome(self._metrics, lead, "cancelled")
+                        self._out.count(lead, "cancelled")
                         log.info("outbox_cancelled", outbox_id=lead.id, kind=lead.kind)
                         return None
                 directory = self._config.directory if self._config is not None else None
@@ -108,31 +88,31 @@ class Preparer:
                         case NoOpening():
                             for claim in (lead, *others):
                                 await outcomes.unhold(connection, claim, now=now)
-                            count_outcome(self._metrics, lead, "cancelled")
+                            self._out.count(lead, "cancelled")
                             return None
                         case ReachableNow() | NotConfigured():
                             pass
                 if others:
-                    lead, rest = await merge(connection, self._vault, lead, others)
+                    lead, rest = await merge(connection, self._out.vault, lead, others)
                     for claim in rest:
                         # Another digest takes them, in the next pass.
                         await outcomes.defer(connection, claim, due_at=now)
-                sms = outbound_sms(self._vault, lead, self._status_callback)
+                sms = self._out.sms(lead)
                 if not await outcomes.mark_sending(
-                    connection, lead, worker_id=self._worker_id, now=now, lease=self._lease
+                    connection, lead, worker_id=self._out.worker_id, now=now, lease=self._out.lease
                 ):
                     raise _LostClaimError
                 free_at = await take_slot(
                     connection,
                     lead.from_number,
                     now,
-                    self._interval,
+                    self._out.interval,
                     urgent=lead.priority == PRIORITY_ALERT,
                 )
                 if free_at is not None:
                     await outcomes.defer(connection, lead, due_at=free_at)
                     return NoSlot(free_at)
         except _LostClaimError:
-            log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self._worker_id)
+            log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self._out.worker_id)
             return None
         return lead, sms

@@ -10,15 +10,14 @@ from datetime import datetime, timedelta
 from typing import Any, Final, assert_never
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.crypto import DecryptionError
 from gateway.delivery import outcomes
 from gateway.delivery.backoff import retry_delay
 from gateway.delivery.claim import Claim
 from gateway.delivery.direct import DirectAttempt, outcome_name
-from gateway.delivery.outbound import count_outcome, outbound_sms
-from gateway.metrics import Metrics
+from gateway.delivery.outbound import Outbound
 from gateway.outbox import PRIORITY_ALERT
 from gateway.twilio.sender import (
     ReconciliationError,
@@ -26,10 +25,8 @@ from gateway.twilio.sender import (
     RetryLater,
     SendOutcome,
     Sent,
-    SmsSender,
     Unknown,
 )
-from gateway.vault import Vault
 
 log = structlog.get_logger(__name__)
 
@@ -47,32 +44,20 @@ class OutcomeRecorder:
     """`note_due` hears of each retry's due time, so the worker can look again by then."""
 
     def __init__(
-        self,
-        *,
-        engine: AsyncEngine,
-        vault: Vault,
-        sender: SmsSender,
-        metrics: Metrics,
-        rng: random.Random,
-        status_callback: str,
-        note_due: Callable[[datetime], None],
+        self, out: Outbound, *, rng: random.Random, note_due: Callable[[datetime], None]
     ) -> None:
-        self._engine = engine
-        self._vault = vault
-        self._sender = sender
-        self._metrics = metrics
+        self._out = out
         self._rng = rng
-        self._status_callback = status_callback
         self._note_due = note_due
 
     async def record(self, claim: Claim, outcome: SendOutcome, now: datetime) -> None:
-        async with self._engine.begin() as connection:
+        async with self._out.engine.begin() as connection:
             await self.record_in(connection, claim, outcome, now)
 
     async def record_in(
         self, connection: AsyncConnection, claim: Claim, outcome: SendOutcome, now: datetime
     ) -> None:
-        count_outcome(self._metrics, claim, outcome_name(outcome))
+        self._out.count(claim, outcome_name(outcome))
         match outcome:
             case Sent(sid=sid):
                 await outcomes.record_sent(connection, claim, sid, now=now, sent_at=now)
@@ -132,15 +117,13 @@ class OutcomeRecorder:
         asks = int(delivery.get("asks", 0))
         asked = True
         try:
-            sid = await self._sender.find_sent(
-                outbound_sms(self._vault, claim, self._status_callback), attempt_at
-            )
+            sid = await self._out.sender.find_sent(self._out.sms(claim), attempt_at)
         except ReconciliationError:
             sid, asked = None, False
-        async with self._engine.begin() as connection:
+        async with self._out.engine.begin() as connection:
             if sid is not None:
                 await outcomes.record_sent(connection, claim, sid, now=now, sent_at=attempt_at)
-                count_outcome(self._metrics, claim, "reconciled")
+                self._out.count(claim, "reconciled")
                 log.info("outbox_reconciled", outbox_id=claim.id, kind=claim.kind, sid=sid)
                 return
             asks += int(asked)
@@ -153,7 +136,7 @@ class OutcomeRecorder:
     async def settle_direct(self, claim: Claim, attempt: DirectAttempt, now: datetime) -> None:
         """The row's crisis alert already went out directly: it is settled with that
         attempt's outcome, not sent a second time."""
-        async with self._engine.begin() as connection:
+        async with self._out.engine.begin() as connection:
             if attempt.sid is not None:
                 await outcomes.record_sent(
                     connection, claim, attempt.sid, now=now, sent_at=attempt.at
@@ -171,5 +154,5 @@ class OutcomeRecorder:
     async def fail_unreadable(self, claim: Claim, now: datetime, exc: DecryptionError) -> None:
         # A row no key opens will never be sent; failing it keeps it from blocking others.
         log.error("outbox_unreadable", outbox_id=claim.id, error_type=type(exc).__name__)
-        async with self._engine.begin() as connection:
+        async with self._out.engine.begin() as connection:
             await outcomes.fail_unreadable(connection, claim, now=now)

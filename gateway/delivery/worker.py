@@ -40,6 +40,7 @@ from gateway.delivery.claim import (
 from gateway.delivery.digest import digest_units
 from gateway.delivery.direct import DirectAlerts, DirectAttempt
 from gateway.delivery.held import follow_availability
+from gateway.delivery.outbound import Outbound
 from gateway.delivery.periodic import claim_run
 from gateway.delivery.preparation import NoSlot, Preparer
 from gateway.delivery.rate import send_interval
@@ -115,37 +116,24 @@ class DeliveryWorker:
             metrics=metrics,
             status_callback=status_callback,
         )
-        self._preparer = Preparer(
+        out = Outbound(
             engine=engine,
             vault=vault,
+            sender=sender,
             metrics=metrics,
-            config=config,
             worker_id=self.worker_id,
             lease=self._lease,
             interval=interval,
             status_callback=status_callback,
         )
+        self._preparer = Preparer(out, config)
         self._recorder = OutcomeRecorder(
-            engine=engine,
-            vault=vault,
-            sender=sender,
-            metrics=metrics,
+            out,
             # Jitter only spreads retries; it needs no cryptographic strength.
             rng=rng or random.Random(),  # noqa: S311
-            status_callback=status_callback,
             note_due=self._note_due,
         )
-        self._alert_batch = AlertBatchSender(
-            engine=engine,
-            vault=vault,
-            sender=sender,
-            metrics=metrics,
-            recorder=self._recorder,
-            worker_id=self.worker_id,
-            lease=self._lease,
-            interval=interval,
-            status_callback=status_callback,
-        )
+        self._alert_batch = AlertBatchSender(out, self._recorder)
 
     # Running ----------------------------------------------------------------------------
 
