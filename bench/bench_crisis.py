@@ -43,6 +43,7 @@ DEV_SET = REPO / "tests" / "data" / "crisis_dev_set.tsv"
 HOLDOUTS = {
     "hold-out 1": REPO / "tests" / "data" / "crisis_holdout.tsv",
     "hold-out 2": REPO / "tests" / "data" / "crisis_holdout_2.tsv",
+    "hold-out 3": REPO / "tests" / "data" / "crisis_holdout_3.tsv",
 }
 MESSAGES = 4000
 
