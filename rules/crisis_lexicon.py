@@ -226,6 +226,18 @@ def _compile(source: str, where: str) -> str:
     return compiled
 
 
+def _unique_id(
+    entry: Mapping[str, object], kind: str, index: int, seen: set[str]
+) -> tuple[str, str]:
+    """The entry's id, checked and recorded as taken, and how errors name the entry."""
+    entry_id = _text(entry, "id", f"{kind} #{index + 1}")
+    where = f"{kind} {entry_id}"
+    if not _ID.fullmatch(entry_id) or entry_id in seen:
+        raise LexiconError(f"{where}: ids are unique, lowercase words joined by '-'")
+    seen.add(entry_id)
+    return entry_id, where
+
+
 def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
     """Validate a lexicon document (the TOML's tables) and expand its macros."""
     raw_macros = document.get("macros", {})
@@ -236,12 +248,7 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, entry in enumerate(_entries(document, "rule")):
-        where = f"rule #{index + 1}"
-        rule_id = _text(entry, "id", where)
-        where = f"rule {rule_id}"
-        if not _ID.fullmatch(rule_id) or rule_id in seen:
-            raise LexiconError(f"{where}: ids are unique, lowercase words joined by '-'")
-        seen.add(rule_id)
+        rule_id, where = _unique_id(entry, "rule", index, seen)
         category = _text(entry, "category", where)
         if category not in CATEGORIES:
             raise LexiconError(f"{where}: category must be one of {', '.join(CATEGORIES)}")
@@ -270,12 +277,7 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
 
     suppressions: list[Suppression] = []
     for index, entry in enumerate(_entries(document, "suppress")):
-        where = f"suppress #{index + 1}"
-        sid = _text(entry, "id", where)
-        where = f"suppress {sid}"
-        if not _ID.fullmatch(sid) or sid in seen:
-            raise LexiconError(f"{where}: ids are unique, lowercase words joined by '-'")
-        seen.add(sid)
+        sid, where = _unique_id(entry, "suppress", index, seen)
         scoped_rules = frozenset(_texts(entry, "rules", where))
         scoped_categories = frozenset(_texts(entry, "categories", where))
         unknown = scoped_rules - {r.id for r in rules}
