@@ -75,10 +75,16 @@ _UNMASKED_KEYS: Final = frozenset({"timestamp", "level", "logger", "error_trace"
 REDACTED: Final = "[redacted]"
 # Seven or more digits, optionally behind a plus and with separators: phone-number shaped.
 _PHONE_LIKE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")
+# Our row ids (32 hex digits) and Twilio SIDs (two letters, 32 hex digits) can hold a run of
+# digits, but no phone number is 32 digits long: they stay whole, so log lines can be matched
+# to rows.
+_IDENTIFIER: Final = re.compile(r"(?:[A-Z]{2,3})?[0-9a-f]{32}")
 
 
 def _mask(value: object) -> object:
     if isinstance(value, str):
+        if _IDENTIFIER.fullmatch(value):
+            return value
         return _PHONE_LIKE.sub("[number]", value)
     if isinstance(value, list | tuple):
         return [_mask(item) for item in value]

@@ -39,6 +39,18 @@ def test_an_exception_about_a_message_leaves_no_phi_in_json_logs(
     assert event["body"] == "[redacted]"
 
 
+def test_row_ids_and_sids_stay_whole_though_they_hold_digits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json")
+    row_id = "011b1858dd2e4933ab80aa5557654321"
+    sid = "SM0123456789abcdef0123456789abcdef"
+    structlog.get_logger("gateway.test").info("outbox_sent", outbox_id=row_id, sid=sid, to=PHONE)
+    event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert (event["outbox_id"], event["sid"]) == (row_id, sid)
+    assert event["to"] == "[redacted]"
+
+
 def test_console_logs_drop_phi_too(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("console")
     try:
