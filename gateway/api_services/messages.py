@@ -103,10 +103,15 @@ async def _client_therapist(connection: AsyncConnection, client_id: str) -> str 
 
 def in_inbox_of(therapist_id: str, numbers: frozenset[str]) -> ColumnElement[bool]:
     """A therapist's inbox: their clients' messages, and those of unknown senders to a practice
-    number they answer (shared by several therapists, such a message is in each inbox)."""
+    number they answer (shared by several therapists, such a message is in each inbox). A
+    relay has no client either, but it is the relaying therapist's alone."""
     return or_(
         MessageRow.therapist_id == therapist_id,
-        and_(MessageRow.client_id.is_(None), MessageRow.practice_number.in_(sorted(numbers))),
+        and_(
+            MessageRow.client_id.is_(None),
+            MessageRow.practice_number.in_(sorted(numbers)),
+            or_(MessageRow.rule.is_(None), MessageRow.rule != "relay"),
+        ),
     )
 
 

@@ -11,7 +11,14 @@ from gateway.db.engine import create_engine
 from gateway.db.tables import MessageRow
 from gateway.settings import Settings
 from tests.integration.api.conftest import Api, Client, Tokens
-from tests.integration.conftest import CASEY, JORDAN, LEE_NUMBER, RILEY, table_rows
+from tests.integration.conftest import (
+    CASEY,
+    JORDAN,
+    LEE_NUMBER,
+    LEE_OWN_PHONE,
+    RILEY,
+    table_rows,
+)
 from tests.support.clock import FixedClock
 from tests.support.twilio_client import send_sms
 
@@ -238,3 +245,22 @@ async def test_an_unknown_senders_message_to_a_shared_number_is_in_each_therapis
         for reader in (api, admin):
             filtered = await reader.get("/messages", therapist=therapist, flag="unknown_sender")
             assert [found["id"] for found in filtered.json["items"]] == [item["id"]]
+
+
+async def test_a_relay_is_only_in_the_relaying_therapists_inbox(
+    gateway: Client, admin: Api, lee: Api, okafor: Api
+) -> None:
+    """Dr. Lee's relay to her client goes through the number she shares with Sam Okafor: it
+    has no client, like an unknown sender's message, but only she may see or read it."""
+    status, _ = await send_sms(gateway, LEE_OWN_PHONE, LEE_NUMBER, "#c1001 see you at four")
+    assert status == 200
+    lees = (await lee.get("/messages")).json["items"]
+    [relay] = [item for item in lees if item["direction"] == "inbound"]
+    assert relay["therapist"] == "lee"
+    assert relay["client"] is None
+    assert (await lee.get(f"/messages/{relay['id']}")).status == 200
+    assert (await okafor.get("/messages")).json["items"] == []
+    assert (await okafor.get(f"/messages/{relay['id']}")).status == 404
+    assert (await okafor.get("/messages", therapist="okafor")).json["items"] == []
+    everything = (await admin.get("/messages")).json["items"]
+    assert {item["id"] for item in everything} == {item["id"] for item in lees}
