@@ -140,7 +140,7 @@ async def _siblings(
                     OutboxRow.to_index == to_index,
                     OutboxRow.from_number == from_number,
                 )
-                .order_by(OutboxRow.due_at, OutboxRow.id)
+                .order_by(OutboxRow.due_at, OutboxRow.created_at, OutboxRow.id)
                 .limit(_MAX_SIBLINGS),
             )
         )
@@ -175,7 +175,10 @@ async def claim_due(
             .exists()
         )
         query = query.where(or_(OutboxRow.kind == "alert", ~slot_busy))
-    query = query.order_by(OutboxRow.priority, OutboxRow.due_at, OutboxRow.id).limit(limit)
+    # Rows due together (held to one opening) go in the order they were written: ids are random.
+    query = query.order_by(
+        OutboxRow.priority, OutboxRow.due_at, OutboxRow.created_at, OutboxRow.id
+    ).limit(limit)
     # A look first, without a write lock: most passes find nothing to claim, and on SQLite a
     # write transaction per pass would hold up the webhooks' group commits.
     async with reader(engine).connect() as connection:
@@ -207,7 +210,9 @@ async def claim_due(
         for row in rows
         if row.id in won
     ]
-    return sorted(claims, key=lambda claim: (claim.priority, claim.due_at, claim.id))
+    return sorted(
+        claims, key=lambda claim: (claim.priority, claim.due_at, claim.created_at, claim.id)
+    )
 
 
 async def expire_sending(engine: AsyncEngine, now: datetime) -> int:

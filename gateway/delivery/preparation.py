@@ -110,7 +110,10 @@ class Preparer:
                     urgent=lead.priority == PRIORITY_ALERT,
                 )
                 if free_at is not None:
-                    await outcomes.defer(connection, lead, due_at=free_at)
+                    # Back in the queue where it stood: the busy number keeps it from being
+                    # claimed until `free_at`, and a later due time would let rows written
+                    # after it overtake it.
+                    await outcomes.defer(connection, lead, due_at=lead.due_at)
                     return NoSlot(free_at)
         except _LostClaimError:
             log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self._out.worker_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -48,10 +49,15 @@ async def test_a_deferred_send_waits_for_the_number_to_be_free(
     rows = [plain_row(vault, at=now, body=f"notice {n}") for n in range(2)]
     await insert_rows(db, OutboxRow, rows)
 
-    await (await make_worker()).run_once(now)
+    worker = await make_worker()
+    await worker.run_once(now)
 
-    stored = sorted((row.state, row.due_at) for row in (await outbox(db)).values())
-    assert stored == [("pending", now + timedelta(seconds=1)), ("sent", now)]
+    assert sorted(row.state for row in (await outbox(db)).values()) == ["pending", "sent"]
+    assert await worker.run_once(now + timedelta(milliseconds=900)) == 0
+    assert len(fake.messages) == 1
+    assert await worker.run_once(now + timedelta(seconds=1)) == 1
+    assert [row.state for row in (await outbox(db)).values()] == ["sent", "sent"]
+    assert len(fake.messages) == 2
 
 
 async def test_a_crisis_alert_jumps_the_queue_and_the_rate_limit(
@@ -96,3 +102,30 @@ async def test_alerts_are_sent_before_everything_due_with_them(
 
     assert len(fake.messages) == 6
     assert fake.messages[0].to == LEE_ON_CALL
+
+
+async def test_messages_due_together_go_in_the_order_they_were_written(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """Replies held to one opening are all due at once; they must reach the client in the
+    order the therapist wrote them, not in the order of their random ids."""
+    opening = clock.now()
+
+    def written(n: int) -> datetime:
+        return opening - timedelta(hours=2) + timedelta(minutes=n)
+
+    rows: list[dict[str, Any]] = []
+    for _ in range(100):  # until the random ids are out of the written order, as is likely
+        rows = [
+            plain_row(vault, at=written(n), body=f"reply {n}", due_in=opening - written(n))
+            for n in range(6)
+        ]
+        if [row["id"] for row in rows] != sorted(row["id"] for row in rows):
+            break
+    await insert_rows(db, OutboxRow, rows)
+    worker = await make_worker()
+
+    for second in range(10):
+        await worker.run_once(opening + timedelta(seconds=second))
+
+    assert [sent.body for sent in fake.messages] == [f"reply {n}" for n in range(6)]
