@@ -21,6 +21,8 @@ OPTED_OUT_AT_CARRIER: Final = 21610
 # Kinds sent to clients: these follow the client's opt-out and update an outbound message.
 TO_CLIENT_KINDS: Final = ("relay", "reply")
 TO_THERAPIST_KINDS: Final = ("forward", "notify")
+# A held row with no opening left is looked at again this often (and on every change).
+NO_OPENING_RECHECK: Final = timedelta(days=1)
 
 
 def _subject(outbox_id: str) -> str:
@@ -334,6 +336,17 @@ async def cancel(
     connection: AsyncConnection, claim: Claim, *, reason: str, code: str, now: datetime
 ) -> None:
     await _release(connection, OutboxRow.id.in_(claim.ids), state="cancelled", last_error=reason)
+    if claim.kind in TO_CLIENT_KINDS:
+        # The reply itself will never go: its message must not read as held or queued.
+        await connection.execute(
+            update(MessageRow)
+            .where(
+                MessageRow.id.in_(await _message_ids(connection, claim.ids)),
+                MessageRow.direction == "outbound",
+                MessageRow.status.in_(("queued", "held")),
+            )
+            .values(status="cancelled", deliver_at=None)
+        )
     await _audit(connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code})
 
 
@@ -352,41 +365,54 @@ async def reschedule(
 ) -> bool:
     """A held message follows its therapist's availability: the row and its messages move to
     the new opening. False when the row was no longer pending (with `only_pending`)."""
+    return await _move(connection, claim, due_at, now=now, only_pending=only_pending)
+
+
+async def park(
+    connection: AsyncConnection, claim: Claim, *, now: datetime, only_pending: bool = False
+) -> bool:
+    """No opening within a year, for now: the row waits unsent, looked at again daily and on
+    every change of availability, and its messages stay held without a delivery time. False
+    when the row was no longer pending (with `only_pending`)."""
+    return await _move(connection, claim, None, now=now, only_pending=only_pending)
+
+
+async def _move(
+    connection: AsyncConnection,
+    claim: Claim,
+    deliver_at: datetime | None,
+    *,
+    now: datetime,
+    only_pending: bool,
+) -> bool:
     condition = [OutboxRow.id == claim.id]
     if only_pending:
         condition.append(OutboxRow.state == "pending")
-    result = await _release(connection, *condition, state="pending", due_at=due_at)
+    details = {key: value for key, value in claim.details.items() if key != "parked"}
+    if deliver_at is None:
+        details["parked"] = True
+    result = await _release(
+        connection,
+        *condition,
+        state="pending",
+        due_at=deliver_at or now + NO_OPENING_RECHECK,
+        details=details,
+    )
     if result.rowcount != 1:
         return False
     await connection.execute(
         update(MessageRow)
         .where(MessageRow.id.in_(await _message_ids(connection, claim.ids)))
-        .values(deliver_at=due_at)
+        .values(deliver_at=deliver_at)
     )
     await _audit(
         connection,
         now,
         "delivery_rescheduled",
         [claim.id],
-        {"kind": claim.kind, "deliver_at": due_at.isoformat()},
+        {"kind": claim.kind, "deliver_at": deliver_at.isoformat() if deliver_at else None},
     )
     return True
-
-
-async def unhold(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:
-    """No opening within a year: the message stays in the inbox, unheld, and is not sent."""
-    await cancel(
-        connection, claim, reason="no contact time within a year", code="no_opening", now=now
-    )
-    message_ids = await _message_ids(connection, claim.ids)
-    await connection.execute(
-        update(MessageRow).where(MessageRow.id.in_(message_ids)).values(deliver_at=None)
-    )
-    await connection.execute(
-        update(MessageRow)
-        .where(MessageRow.id.in_(message_ids), MessageRow.status == "held")
-        .values(status="received")
-    )
 
 
 async def fail_unreadable(connection: AsyncConnection, claim: Claim, *, now: datetime) -> None:

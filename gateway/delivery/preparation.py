@@ -87,8 +87,8 @@ class Preparer:
                             return None
                         case NoOpening():
                             for claim in (lead, *others):
-                                await outcomes.unhold(connection, claim, now=now)
-                            self._out.count(lead, "cancelled")
+                                await outcomes.park(connection, claim, now=now)
+                            log.info("outbox_parked", outbox_id=lead.id, count=1 + len(others))
                             return None
                         case ReachableNow() | NotConfigured():
                             pass

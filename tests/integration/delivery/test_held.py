@@ -194,7 +194,7 @@ async def test_an_earlier_opening_after_a_change_of_hours_is_honoured(
     assert len(fake.messages) == 1
 
 
-async def test_a_held_message_with_no_opening_left_stays_in_the_inbox_unsent(
+async def test_a_held_message_with_no_opening_left_waits_unsent_without_a_delivery_time(
     db: AsyncEngine,
     vault: Vault,
     fake: FakeTwilio,
@@ -210,6 +210,40 @@ async def test_a_held_message_with_no_opening_left_stays_in_the_inbox_unsent(
     await worker.run_once(WEDNESDAY_OPENING)
 
     assert fake.messages == []
-    assert (await outbox(db))[outbox_id].state == "cancelled"
+    assert (await outbox(db))[outbox_id].state == "pending"
     stored = await message(db, message_id)
-    assert (stored.status, stored.deliver_at) == ("received", None)
+    assert (stored.status, stored.deliver_at) == ("held", None)
+    # Looked at again a day later, it still waits; nothing is sent meanwhile.
+    await worker.run_once(WEDNESDAY_OPENING + timedelta(days=1, minutes=1))
+    assert fake.messages == []
+    assert (await message(db, message_id)).deliver_at is None
+
+
+async def test_a_message_held_through_a_spell_without_openings_goes_when_one_returns(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    config: ConfigCache,
+) -> None:
+    """Availability taken away and given back: the held message is neither dropped nor left
+    with its old time while there is no opening, and goes at the new one."""
+    message_id, outbox_id = await queue_forward(
+        db, vault, "anyone there", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+    await change_availability(db, config, hours={})
+    await worker.run_once(TUESDAY_EVENING + timedelta(minutes=1))
+    assert (await message(db, message_id)).deliver_at is None
+
+    await worker.run_once(WEDNESDAY_OPENING)
+    await change_availability(db, config, hours={"thu": ["12:00-17:00"]})
+    await worker.run_once(WEDNESDAY_OPENING + timedelta(minutes=1))
+
+    stored = await message(db, message_id)
+    assert (stored.status, stored.deliver_at) == ("held", THURSDAY_OPENING)
+    assert fake.messages == []
+    await worker.run_once(THURSDAY_OPENING)
+    assert len(fake.messages) == 1
+    assert (await outbox(db))[outbox_id].state == "sent"

@@ -75,7 +75,7 @@ async def test_a_relay_to_an_opted_out_client_is_cancelled_and_never_sent(
 ) -> None:
     now = clock.now()
     await opt_out(db, vault, RILEY, now)
-    _, outbox_id = await queue_relay(db, vault, "see you at 3", at=now)
+    message_id, outbox_id = await queue_relay(db, vault, "see you at 3", at=now)
 
     await (await make_worker()).run_once(now)
 
@@ -83,6 +83,8 @@ async def test_a_relay_to_an_opted_out_client_is_cancelled_and_never_sent(
     row = (await outbox(db))[outbox_id]
     assert (row.state, row.last_error) == ("cancelled", "recipient opted out")
     assert await audit_actions(db, f"outbox:{outbox_id}") == ["send_cancelled"]
+    stored = await message(db, message_id)
+    assert (stored.status, stored.deliver_at) == ("cancelled", None)
 
 
 async def test_server_errors_and_throttling_are_retried_until_twilio_takes_the_message(
