@@ -291,10 +291,12 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
         )
 
     if request is None:
+        mine = sorted(client.id for client in facts.clients.values() if client.therapist_id in own)
+        example = f"#{mine[0]}" if mine else "#HANDLE"
         return refuse(
             "no #handle",
             "Not sent. To reply to a client from this phone, start with their handle, "
-            "e.g. #c1001 Your text.",
+            f"e.g. {example} Your text.",
         )
     matches = _clients_by_handle(facts, request.handle, own)
     if not matches:

@@ -288,6 +288,16 @@ def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> No
     assert decision.reply is not None
 
 
+def test_the_relay_explanation_shows_a_handle_of_the_therapists_own() -> None:
+    okafors = decide(sms("hi", TUESDAY_10), facts(None, relay_therapists=("okafor",)))
+    assert okafors.reply == (
+        "Not sent. To reply to a client from this phone, start with their handle, "
+        "e.g. #c2001 Your text."
+    )
+    nobody = facts(None, relay_therapists=("lee",), clients={})
+    assert "e.g. #HANDLE Your text." in (decide(sms("hi", TUESDAY_10), nobody).reply or "")
+
+
 def test_a_relay_handle_matches_exactly_first_then_regardless_of_case() -> None:
     twins = {**CLIENTS, "C1002": Client("C1002", "lee")}
     relay = facts(None, relay_therapists=("lee",), clients=twins)
