@@ -8,7 +8,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Final
 
-from rules.engine import FLOOD_LIMIT
+from rules.engine import FLOOD_LIMIT, FLOOD_REPLIES
 from rules.model import SenderHistory
 
 WINDOW: Final = timedelta(minutes=10)
@@ -18,14 +18,15 @@ MAX_PERIODS: Final = 4
 
 
 class _Sender:
-    __slots__ = ("arrivals", "periods", "replied_at")
+    __slots__ = ("arrivals", "periods", "replied")
 
     def __init__(self) -> None:
         # The newest arrivals, as POSIX seconds: the guard only asks whether there were at
         # least FLOOD_LIMIT in the window, so no more than that are kept.
         self.arrivals: tuple[float, ...] = ()
         self.periods: tuple[str, ...] = ()
-        self.replied_at = 0.0  # the last auto-reply, as POSIX seconds
+        # The newest auto-replies, as POSIX seconds; likewise no more than the guard asks of.
+        self.replied: tuple[float, ...] = ()
 
 
 class SenderMemory:
@@ -54,7 +55,7 @@ class SenderMemory:
             opted_out=self._opt_outs.get(index, opted_out),
             auto_replied=frozenset(sender.periods),
             recent_messages=len(recent),
-            auto_replied_recently=sender.replied_at >= since,
+            recent_auto_replies=sum(moment >= since for moment in sender.replied),
         )
         sender.arrivals = (*recent, now)[-FLOOD_LIMIT:]
         return history
@@ -62,7 +63,7 @@ class SenderMemory:
     def auto_replied(self, index: str, period: str, at: datetime) -> None:
         sender = self._get(index)
         sender.periods = (*sender.periods, period)[-MAX_PERIODS:]
-        sender.replied_at = at.timestamp()
+        sender.replied = (*sender.replied, at.timestamp())[-FLOOD_REPLIES:]
 
     def opted(self, index: str, *, opted_out: bool) -> None:
         """This process's own opt-out changes count at once, before the reload shows them."""

@@ -34,10 +34,12 @@ from rules.replies import after_hours_reply, crisis_reply, fit_reply, help_reply
 from rules.wording import describe_opening
 
 HORIZON: Final = timedelta(days=366)
-# More messages than this from one sender within the shell's window, after an auto-reply in
-# that window, look like a loop or a flood: they are all stored and forwarded, but no longer
-# auto-replied. A sender who has had no auto-reply yet still gets the period's first one.
+# At least this many messages from one sender within the shell's window, after this many
+# auto-replies in that window, look like a loop or a flood: they are all stored and forwarded,
+# but no longer auto-replied. The period's first auto-reply still goes to a sender who had
+# fewer auto-replies, so one reply in a burst does not silence the next closed period.
 FLOOD_LIMIT: Final = 5
+FLOOD_REPLIES: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ def _auto_reply_block(sms: InboundSms, history: SenderHistory, period: str) -> s
         return "sender is not a phone number"
     if looks_automated(sms.body):
         return "message looks automated"
-    if history.recent_messages >= FLOOD_LIMIT and history.auto_replied_recently:
+    if history.recent_messages >= FLOOD_LIMIT and history.recent_auto_replies >= FLOOD_REPLIES:
         return "too many messages from this sender in a few minutes"
     if period in history.auto_replied:
         return "already auto-replied in this period"

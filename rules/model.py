@@ -51,5 +51,5 @@ class SenderHistory:
     auto_replied: frozenset[str] = frozenset()
     # Messages from this sender in the last few minutes, this one excluded (loop guard).
     recent_messages: int = 0
-    # Whether an auto-reply went to this sender within those few minutes.
-    auto_replied_recently: bool = False
+    # Auto-replies sent to this sender within those few minutes.
+    recent_auto_replies: int = 0

@@ -16,7 +16,7 @@ from rules.decisions import (
     RecordOptOut,
     RelayToClient,
 )
-from rules.engine import FLOOD_LIMIT, Facts, closed_period, decide
+from rules.engine import FLOOD_LIMIT, FLOOD_REPLIES, Facts, closed_period, decide
 from rules.model import Client, InboundSms, Practice, SenderHistory, Therapist
 from rules.schedule import DateRange, Schedule, parse_weekly_hours
 
@@ -176,8 +176,16 @@ def test_one_auto_reply_per_closed_period() -> None:
     assert "already auto-replied" in decision.reason
 
 
+def test_a_new_periods_first_auto_reply_goes_after_one_reply_in_a_burst() -> None:
+    """A client who wrote a burst and got one auto-reply, then finds a new closed period (the
+    therapist's hours changed): that period's first reply still goes."""
+    history = SenderHistory(recent_messages=FLOOD_LIMIT + 3, recent_auto_replies=1)
+    decision = decide(sms("are you there", TUESDAY_20), facts(history=history))
+    assert decision.reply is not None
+
+
 def test_a_burst_of_messages_still_gets_the_periods_first_auto_reply() -> None:
-    history = SenderHistory(recent_messages=FLOOD_LIMIT + 3, auto_replied_recently=False)
+    history = SenderHistory(recent_messages=FLOOD_LIMIT + 3, recent_auto_replies=0)
     decision = decide(sms("are you there", TUESDAY_20), facts(history=history))
     assert decision.reply is not None
     assert "auto-reply sent" in decision.reason
@@ -198,7 +206,7 @@ def test_a_burst_of_messages_still_gets_the_periods_first_auto_reply() -> None:
         ),
         (
             "hi",
-            SenderHistory(recent_messages=FLOOD_LIMIT, auto_replied_recently=True),
+            SenderHistory(recent_messages=FLOOD_LIMIT, recent_auto_replies=FLOOD_REPLIES),
             True,
             "too many messages",
         ),
