@@ -16,6 +16,7 @@ from gateway.classify import run_classify
 from gateway.command_settings import command_settings
 from gateway.crypto import new_key
 from gateway.import_command import run_import
+from gateway.importer import ImportConflictError
 from gateway.logs import configure_logging
 from gateway.migrate import upgrade_to_head
 from gateway.practice_file import PracticeFileError, parse_practice_file
@@ -52,7 +53,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     settings = command_settings()
     _configure_logging(settings)
-    summary = asyncio.run(run_import(settings, file, prune=args.prune))
+    try:
+        summary = asyncio.run(run_import(settings, file, prune=args.prune))
+    except ImportConflictError as exc:
+        for problem in exc.problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if not summary.changed:
         print(f"{args.file}: nothing changed")
     else:

@@ -95,6 +95,38 @@ def _changed_fields(old: object, new: object, ignore: tuple[str, ...] = ()) -> l
     ]
 
 
+class ImportConflictError(Exception):
+    """The file is valid but cannot be applied to what the database holds; one problem per
+    line, each naming its key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(problems))
+
+
+def _check_phones_free(
+    file: PracticeFile, current: PracticeConfig, wanted: PracticeConfig, *, prune: bool
+) -> None:
+    """A client's phone may not be that of a client the file does not name, unless --prune
+    removes that client: two clients would then share one phone."""
+    if prune:
+        return
+    kept = {
+        client.phone: client.id
+        for client in current.clients.values()
+        if client.id not in wanted.clients
+    }
+    problems = [
+        f'clients[{index}] (id "{client.id}").phone: is already client "{kept[client.phone]}"\'s, '
+        "which this file does not name (import with --prune to remove it, or give it another "
+        "phone first)"
+        for index, client in enumerate(file.clients)
+        if client.phone in kept
+    ]
+    if problems:
+        raise ImportConflictError(problems)
+
+
 class Importer:
     def __init__(
         self, connection: AsyncConnection, vault: Vault, now: datetime, actor: str
@@ -109,16 +141,23 @@ class Importer:
         self._events.append(AuditEvent(self._now, self._actor, action, subject, details or None))
 
     async def apply(self, file: PracticeFile, *, prune: bool) -> ImportSummary:
+        """Raises ImportConflictError, having written nothing the caller's transaction keeps,
+        when the file cannot be applied to what the database holds."""
         current = await load_config(self._connection, self._vault)
         wanted = desired_config(file)
+        _check_phones_free(file, current, wanted, prune=prune)
         summary = ImportSummary()
         await self._practice(current.practice, wanted.practice, summary)
         for therapist in wanted.therapists.values():
             await self._therapist(current.therapists.get(therapist.id), therapist, summary)
+        if prune:
+            # Before the clients are written: a client renamed in the file keeps its phone.
+            await self._prune_clients(current, wanted, summary)
+        await self._free_moving_phones(current, wanted)
         for client in wanted.clients.values():
             await self._client(current.clients.get(client.id), client, summary)
         if prune:
-            await self._prune(current, wanted, summary)
+            await self._prune_therapists(current, wanted, summary)
         if summary.changed:
             await bump_config_version(self._connection)
             await append_events(self._connection, self._events)
@@ -219,13 +258,30 @@ class Importer:
             summary.updated.append(subject)
             self._audit("client_updated", subject, fields=changed or [])
 
-    async def _prune(
+    async def _free_moving_phones(self, current: PracticeConfig, wanted: PracticeConfig) -> None:
+        """Clients whose phone changes first let go of the old one, so that phones can move
+        between clients (two swapped, one renamed) without a moment of two clients sharing
+        one; the phone index is unique."""
+        for client in wanted.clients.values():
+            old = current.clients.get(client.id)
+            if old is not None and old.phone != client.phone:
+                await self._connection.execute(
+                    update(ClientRow)
+                    .where(ClientRow.id == client.id)
+                    .values(phone_index=f"moving:{uuid.uuid4().hex}")
+                )
+
+    async def _prune_clients(
         self, current: PracticeConfig, wanted: PracticeConfig, summary: ImportSummary
     ) -> None:
         for client_id in sorted(current.clients.keys() - wanted.clients.keys()):
             await self._connection.execute(delete(ClientRow).where(ClientRow.id == client_id))
             summary.removed.append(f"client:{client_id}")
             self._audit("client_removed", f"client:{client_id}")
+
+    async def _prune_therapists(
+        self, current: PracticeConfig, wanted: PracticeConfig, summary: ImportSummary
+    ) -> None:
         for therapist_id in sorted(current.therapists.keys() - wanted.therapists.keys()):
             await self._connection.execute(
                 delete(TimeOffRow).where(TimeOffRow.therapist_id == therapist_id)

@@ -173,8 +173,16 @@ class PracticeFile(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Self:
         therapist_ids = {therapist.id for therapist in self.therapists}
+        own_phones = {therapist.forward_to: therapist.id for therapist in self.therapists}
         phones: dict[str, str] = {}
         for client in self.clients:
+            if client.phone in own_phones:
+                # Texts from a therapist's own phone are taken for relays: such a client's
+                # messages, a crisis included, would never reach the client rules.
+                raise ValueError(
+                    f"client {client.id!r}: phone is therapist {own_phones[client.phone]!r}'s "
+                    "forward_to (their own phone)"
+                )
             if client.therapist not in therapist_ids:
                 raise ValueError(
                     f"client {client.id!r}: therapist {client.therapist!r} "

@@ -83,6 +83,16 @@ BROKEN = {
     "start equals end": ('hours.wed = ["09:00-17:00"]', 'hours.wed = ["09:00-09:00"]', "hours.wed"),
     "not toml": ("[practice]", "[practice", "not valid TOML"),
     "unknown country": ('country = "US"', 'country = "ZZ"', "country"),
+    "a client on a therapist's own phone": (
+        'phone = "+15557654323"',
+        'phone = "+15551230001"',
+        "forward_to",
+    ),
+    "a phone of a client the file does not name": (
+        'id = "c2001"',
+        'id = "c2002"',
+        'clients[2] (id "c2002").phone: is already client "c2001"',
+    ),
 }
 
 
@@ -167,3 +177,44 @@ def test_client_rows_reference_their_therapist(imported: Settings) -> None:
         return sorted((row[0], row[1]) for row in rows)
 
     assert asyncio.run(read()) == [("c1001", "lee"), ("c1002", "lee"), ("c2001", "okafor")]
+
+
+def _phones(settings: Settings) -> dict[str, str]:
+    """Client id to phone index."""
+
+    async def read() -> dict[str, str]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(select(ClientRow.id, ClientRow.phone_index))
+                return {row.id: row.phone_index for row in rows}
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
+def test_two_clients_can_swap_phones(imported: Settings, tmp_path: Path) -> None:
+    before = _phones(imported)
+    swapped = tmp_path / "swapped.toml"
+    swapped.write_text(
+        EXAMPLE.read_text()
+        .replace('phone = "+15557654321"', 'phone = "PLACEHOLDER"')
+        .replace('phone = "+15557654322"', 'phone = "+15557654321"')
+        .replace('phone = "PLACEHOLDER"', 'phone = "+15557654322"')
+    )
+    assert main(["import", str(swapped)]) == 0
+    after = _phones(imported)
+    assert (after["c1001"], after["c1002"]) == (before["c1002"], before["c1001"])
+    assert main(["import", str(swapped)]) == 0
+    assert _phones(imported) == after
+
+
+def test_a_client_renamed_with_prune_keeps_the_phone(imported: Settings, tmp_path: Path) -> None:
+    before = _phones(imported)
+    renamed = tmp_path / "renamed.toml"
+    renamed.write_text(EXAMPLE.read_text().replace('id = "c2001"', 'id = "c2001-b"'))
+    assert main(["import", str(renamed), "--prune"]) == 0
+    after = _phones(imported)
+    assert "c2001" not in after
+    assert after["c2001-b"] == before["c2001"]
