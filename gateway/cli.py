@@ -14,12 +14,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.admin_cli import COMMANDS as ADMIN_COMMANDS
 from gateway.classify import run_classify
 from gateway.command_settings import command_settings
-from gateway.crypto import new_key
+from gateway.crypto import DecryptionError, new_key
 from gateway.import_command import run_import
 from gateway.importer import ImportConflictError
 from gateway.logs import configure_logging
 from gateway.migrate import upgrade_to_head
-from gateway.practice_file import PracticeFileError, parse_practice_file
+from gateway.practice_file import PracticeFileError, known_country, parse_practice_file
 from gateway.serve import serve
 from gateway.settings import Settings, SettingsError
 from gateway.web.user_command import cmd_user_create
@@ -29,6 +29,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 MAX_PORT = 65535
+MAX_TOKEN_NAME = 100  # the column's width
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -87,7 +88,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    return run_classify(sys.stdin, sys.stdout, args.country.upper())
+    return run_classify(sys.stdin, sys.stdout, args.country)
 
 
 def cmd_keys_new(_: argparse.Namespace) -> int:
@@ -151,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=handler("worker"))
 
     p = sub.add_parser("classify", help="crisis-classify messages read one per line from stdin")
-    p.add_argument("--country", default="US")
+    p.add_argument("--country", default="US", type=_country)
     p.set_defaults(run=handler("classify"))
 
     p = sub.add_parser("simulate", help="post a signed inbound SMS to a running gateway")
@@ -187,7 +188,7 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
         dest="token_command", required=True
     )
     p = token.add_parser("create", help="print a new API token once")
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", required=True, type=_token_name)
     p.add_argument("--role", required=True, choices=["admin", "therapist"])
     p.add_argument("--therapist")
     p.add_argument("--expires-days", type=int)
@@ -228,6 +229,20 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     )
 
 
+def _country(text: str) -> str:
+    try:
+        return known_country(text.strip().upper())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _token_name(text: str) -> str:
+    name = text.strip()
+    if not 1 <= len(name) <= MAX_TOKEN_NAME:
+        raise argparse.ArgumentTypeError(f"a token name has 1 to {MAX_TOKEN_NAME} characters")
+    return name
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -245,6 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = command(args)
     except SettingsError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except DecryptionError as exc:
+        print(
+            f"gateway: configuration error: stored data cannot be decrypted ({exc}); "
+            "GATEWAY_ENCRYPTION_KEYS must keep every key that data is still encrypted with "
+            "(`gateway keys rotate` re-encrypts it with the first)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except SQLAlchemyError as exc:
         # Only the type: a database error's text can carry a statement and its values.

@@ -46,6 +46,17 @@ def e164(value: str) -> str:
     return value
 
 
+def known_country(value: str) -> str:
+    """A country code a practice can be in: the regions phone numbering knows, every ISO
+    3166-1 country with phone numbers. "UK" is taken for GB, as the crisis lines do."""
+    if value != "UK" and value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{value!r} is not the ISO 3166-1 alpha-2 code of a country with phone numbers "
+            "(e.g. US, GB)"
+        )
+    return value
+
+
 def _timezone(value: str) -> str:
     try:
         return check_timezone(value)
@@ -105,14 +116,7 @@ class PracticeIn(_Strict):
     @field_validator("country")
     @classmethod
     def _known_country(cls, value: str) -> str:
-        # The regions phone numbering knows: every ISO 3166-1 country a practice can be in.
-        # "UK" is taken for GB, as the crisis lines do.
-        if value != "UK" and value not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(
-                f"{value!r} is not the ISO 3166-1 alpha-2 code of a country with phone numbers "
-                "(e.g. US, GB)"
-            )
-        return value
+        return known_country(value)
 
     @model_validator(mode="after")
     def _known_subdivision(self) -> Self:

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     encryption_keys: SecretStr | None = Field(default=None, alias="GATEWAY_ENCRYPTION_KEYS")
     index_key: SecretStr | None = Field(default=None, alias="GATEWAY_INDEX_KEY")
     session_secret: SecretStr | None = Field(default=None, alias="GATEWAY_SESSION_SECRET")
-    retention_days: int = Field(default=2190, ge=1, alias="GATEWAY_RETENTION_DAYS")
+    # At most a century: a purge date must stay within the calendar.
+    retention_days: int = Field(default=2190, ge=1, le=36_600, alias="GATEWAY_RETENTION_DAYS")
     send_rate: float = Field(default=1.0, gt=0, alias="GATEWAY_SEND_RATE")
     log_format: LogFormat | None = Field(default=None, alias="GATEWAY_LOG_FORMAT")
     spool_dir: Path = Field(default=Path("spool"), alias="GATEWAY_SPOOL_DIR")

@@ -69,3 +69,22 @@ def test_a_port_out_of_range_is_refused_before_anything_starts(
         main(["serve", "--port", port])
     assert exit_.value.code == 2
     assert "--port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["classify", "--country", "ZZ"], "--country"),
+        (["classify", "--country", "12"], "--country"),
+        (["classify", "--country", ""], "--country"),
+        (["token", "create", "--name", " ", "--role", "admin"], "--name"),
+        (["token", "create", "--name", "x" * 101, "--role", "admin"], "--name"),
+    ],
+)
+def test_bad_option_values_are_refused_before_anything_runs(
+    argv: list[str], option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert option in capsys.readouterr().err

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.cli import main
+from gateway.crypto import new_key
 from gateway.db.engine import create_engine
 from gateway.db.tables import AuditEventRow, Base, ClientRow, TherapistRow, TimeOffRow
 from gateway.settings import Settings
@@ -166,6 +167,18 @@ def test_prune_removes_what_the_file_no_longer_names(imported: Settings, tmp_pat
     assert main(["import", str(smaller), "--prune"]) == 0
     clients = snapshot(imported.database_url)["clients"]
     assert len(clients) == 2
+
+
+def test_keys_that_cannot_read_the_stored_data_are_a_configuration_error(
+    imported: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The key the data was written with was dropped from GATEWAY_ENCRYPTION_KEYS too early."""
+    monkeypatch.setenv("GATEWAY_ENCRYPTION_KEYS", new_key())
+    capsys.readouterr()
+    assert main(["import", str(EXAMPLE)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("gateway: configuration error: stored data cannot be decrypted")
+    assert "Traceback" not in error
 
 
 def test_client_rows_reference_their_therapist(imported: Settings) -> None:

@@ -70,6 +70,16 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "fast" not in str(raised.value)
 
 
+@pytest.mark.parametrize("days", ["0", "-5", "1.5", "800000", "99999999999"])
+def test_retention_days_out_of_range_are_refused(
+    days: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GATEWAY_RETENTION_DAYS", days)
+    with pytest.raises(SettingsError) as raised:
+        load_settings()
+    assert "GATEWAY_RETENTION_DAYS" in str(raised.value)
+
+
 def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_ENV", "production")
     monkeypatch.setenv("GATEWAY_PUBLIC_URL", "https://gateway.example.test")
