@@ -27,6 +27,7 @@ class ConfigCache:
         self._vault = vault
         self._interval = interval
         self._snapshot = snapshot
+        self._database = engine.url.render_as_string(hide_password=True)
         self._directory: Directory | None = None
         self._task: asyncio.Task[None] | None = None
         self.database_ok = False
@@ -47,7 +48,11 @@ class ConfigCache:
                     log.info("config_loaded", version=config.version)
                     if self._snapshot is not None:
                         await asyncio.to_thread(
-                            save_snapshot, self._snapshot, self._vault.keys, config
+                            save_snapshot,
+                            self._snapshot,
+                            self._vault.keys,
+                            config,
+                            database=self._database,
                         )
         except (SQLAlchemyError, OSError) as exc:
             if self.database_ok or self._directory is None:
@@ -64,7 +69,7 @@ class ConfigCache:
 
     async def start(self) -> None:
         if not await self.refresh() and self._snapshot is not None:
-            config = load_snapshot(self._snapshot, self._vault.keys)
+            config = load_snapshot(self._snapshot, self._vault.keys, database=self._database)
             if config is not None:
                 self._directory = build_directory(config, self._vault)
                 log.warning("config_loaded_from_snapshot", version=config.version)

@@ -3,6 +3,7 @@ a database outage: without it a restarted gateway could not answer even a crisis
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict
@@ -13,7 +14,11 @@ from typing import Any
 from gateway.crypto import DecryptionError, KeyRing, aad
 from gateway.practice_config import ClientInfo, Period, PracticeConfig, PracticeInfo, TherapistInfo
 
-_AAD = aad("config", "snapshot", "1")
+
+def _aad(database: str) -> bytes:
+    """Binds a snapshot to its database: a process pointed at another database (a new, empty
+    one in the same working folder, say) must not answer with this one's practice."""
+    return aad("config", "snapshot", hashlib.sha256(database.encode()).hexdigest())
 
 
 def _periods(items: list[dict[str, Any]]) -> tuple[Period, ...]:
@@ -56,16 +61,17 @@ def _decode(text: str) -> PracticeConfig:
     )
 
 
-def save_snapshot(path: Path, keys: KeyRing, config: PracticeConfig) -> None:
+def save_snapshot(path: Path, keys: KeyRing, config: PracticeConfig, *, database: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(keys.encrypt(_encode(config), _AAD))
+    temporary.write_bytes(keys.encrypt(_encode(config), _aad(database)))
     os.replace(temporary, path)
 
 
-def load_snapshot(path: Path, keys: KeyRing) -> PracticeConfig | None:
-    """The saved configuration, or None when there is none that these keys can read."""
+def load_snapshot(path: Path, keys: KeyRing, *, database: str) -> PracticeConfig | None:
+    """The configuration saved for `database`, or None when there is none that these keys
+    can read."""
     try:
-        return _decode(keys.decrypt(path.read_bytes(), _AAD))
+        return _decode(keys.decrypt(path.read_bytes(), _aad(database)))
     except (OSError, DecryptionError, ValueError, KeyError, TypeError):
         return None
