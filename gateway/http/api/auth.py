@@ -47,6 +47,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         runtime = request.app[RUNTIME]
         async with reader(runtime.engine).connect() as connection:
             info = await authenticate(connection, token, runtime.clock.now())
+    if info is not None and _therapist_gone(request, info.therapist_id):
+        # A therapist removed from the practice takes their tokens with them.
+        info = None
     if info is None:
         # One answer for wrong, revoked and expired tokens: which one is no one's business.
         raise UnauthorizedError("the token is not valid (unknown, revoked or expired)")
@@ -56,6 +59,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     except ForbiddenError:
         await _audit_denial(request, info.id)
         raise
+
+
+def _therapist_gone(request: web.Request, therapist_id: str | None) -> bool:
+    directory = request.app[RUNTIME].config.directory
+    return (
+        therapist_id is not None
+        and directory is not None
+        and therapist_id not in directory.therapists
+    )
 
 
 async def _audit_denial(request: web.Request, token_id: str) -> None:

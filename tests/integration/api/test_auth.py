@@ -76,6 +76,14 @@ async def test_every_route_refuses_an_expired_token(
     await refused_everywhere(Api(gateway, token))
 
 
+async def test_every_route_refuses_the_token_of_a_therapist_no_longer_in_the_practice(
+    gateway: Client, imported: Settings, clock: FixedClock
+) -> None:
+    """As after `gateway import --prune` removed the therapist: their tokens go with them."""
+    token = await issue_token(imported, clock.at, role="therapist", therapist_id="retired")
+    await refused_everywhere(Api(gateway, token))
+
+
 async def test_admin_routes_refuse_therapists(lee: Api) -> None:
     admin_only = [operation for operation in OPERATIONS if operation.roles == ADMIN]
     assert {label(operation) for operation in admin_only} == {"GET /audit", "GET /export"}
