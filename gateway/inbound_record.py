@@ -3,16 +3,16 @@ and ready for one transaction (or for the spool while the database is away)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, assert_never
+from typing import Any, assert_never
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent
 from gateway.directory import Directory
 from gateway.inbound_job import InboundJob
 from gateway.outbox import Kind, new_id, outbox_row
+from gateway.phones import is_phone_number
 from gateway.vault import Vault
 from rules.decisions import (
     AlertOnCall,
@@ -29,9 +29,6 @@ from rules.decisions import (
 from rules.model import InboundSms
 from rules.notices import crisis_alert_text, forward_text, notify_text, opt_out_notice
 
-# E.164: what a phone number looks like; short codes and alphanumeric senders do not.
-_PHONE: Final = re.compile(r"\+[1-9]\d{6,14}")
-
 
 @dataclass(frozen=True, slots=True)
 class InboundSmsForm:
@@ -44,7 +41,7 @@ class InboundSmsForm:
 
     def sms(self, at: datetime) -> InboundSms:
         """The message as the rules see it (the webhook and the preview alike)."""
-        return InboundSms(self.body, at, _PHONE.fullmatch(self.from_number) is not None)
+        return InboundSms(self.body, at, is_phone_number(self.from_number))
 
 
 def flags_column(flags: tuple[str, ...]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -21,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.phones import E164
 from rules.schedule import ScheduleError, check_timezone, parse_weekly_hours, parse_window
 
 
@@ -35,7 +35,7 @@ class PracticeFileError(Exception):
 
 def e164(value: str) -> str:
     """A phone number in E.164 form that `phonenumbers` finds possible (555 numbers pass)."""
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", value):
+    if not E164.fullmatch(value):
         raise ValueError("must be an E.164 phone number such as +15551230001")
     try:
         number = phonenumbers.parse(value, None)

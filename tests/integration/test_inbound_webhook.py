@@ -406,7 +406,10 @@ async def test_a_short_code_sender_is_recorded_and_never_auto_replied(
 ) -> None:
     assert await send_sms(gateway, "72345", LEE_NUMBER, "Your code is 1234") == (200, EMPTY)
     assert await send_sms(gateway, "PHARMACY", LEE_NUMBER, "Refill ready") == (200, EMPTY)
-    assert len(await messages(imported)) == 2
+    # E.164 in shape, but of an impossible length for +1 and for an unassigned code.
+    for sender in ("+1555777", "+155577777777777", "+999123456"):
+        assert await send_sms(gateway, sender, LEE_NUMBER, "hello") == (200, EMPTY)
+    assert len(await messages(imported)) == 5
 
 
 # Bad input --------------------------------------------------------------------------------
