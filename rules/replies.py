@@ -73,6 +73,14 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", to_gsm7(text)).strip()
 
 
+def _clean_name(name: str) -> str:
+    """The name in GSM-7, or "" when letters GSM-7 cannot carry would be lost ("Dr. 李明"
+    would read "Dr."): a reply naming half a person is worse than "Your therapist"."""
+    if any(c.isalpha() and not _char_to_gsm7(c) for c in name):
+        return ""
+    return _clean(name)
+
+
 def _fits(text: str) -> bool:
     return segments(text) <= MAX_SEGMENTS
 
@@ -97,7 +105,7 @@ def _shorten(text: str, fits: Callable[[str], bool]) -> str:
 def _with_name(build: Callable[[str], str], name: str, default: str) -> str:
     """build(name), with `name` shortened until the reply fits, or `default` (which must fit)
     when too little of the name would be left to say who is meant."""
-    name = _clean(name) or default
+    name = _clean_name(name) or default
     text = build(name)
     if _fits(text):
         return text

@@ -95,6 +95,21 @@ def test_names_are_transliterated_not_dropped() -> None:
     assert reply.startswith("Dr. Zoe O'Brien-Çelik Ñuñez will read your message")
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("Dr. 李明", "your therapist"),
+        ("Δρ. Παπαδόπουλος", "your therapist"),
+        ("Dr. Ana 🙂", "Dr. Ana"),
+    ],
+)
+def test_a_name_gsm7_cannot_spell_becomes_your_therapist(name: str, said: str) -> None:
+    """Letters are not dropped from a name (it would read "Dr. will read..."); emoji are."""
+    reply = after_hours_reply(name, "tomorrow at 9:00 AM EST", "US")
+    assert reply.startswith(f"{said[0].upper()}{said[1:]} will read your message")
+    assert f"but {said} is not available" in no_opening_reply(name, "US")
+
+
 def test_long_names_are_cut_between_words() -> None:
     reply = after_hours_reply(LONG_NAME, "tomorrow at 9:00 AM EST", "GB")
     name = reply.split(" will read your message ")[0]
