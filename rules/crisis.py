@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Final
 
 from rules.crisis_anchors import best_anchors, required_literals
 from rules.crisis_categories import CATEGORIES, SEVERITIES
 from rules.crisis_lexicon import (
+    Escalator,
     Lexicon,
     LexiconError,
     Rule,
@@ -140,6 +141,7 @@ class Detector:
     gate: re.Pattern[str] | None
     by_anchor: Mapping[str, tuple[int, ...]]
     always: tuple[int, ...]
+    escalators: tuple[tuple[Escalator, re.Pattern[str]], ...] = ()
 
     def detect(self, text: str) -> CrisisAssessment:
         folded = fold(text)
@@ -160,9 +162,25 @@ class Detector:
         categories = sorted(worst, key=lambda c: (-worst[c], CATEGORIES.index(c)))
         top = max(worst.values())
         severity = next(s for s in SEVERITIES if _RANK[s] == top)
-        return CrisisAssessment(
+        found = CrisisAssessment(
             crisis=True, categories=tuple(categories), severity=severity, evidence=tuple(evidence)
         )
+        return self.escalate(found, text)
+
+    def escalate(self, assessment: CrisisAssessment, text: str) -> CrisisAssessment:
+        """A crisis told with a sign of danger now (a time, means at hand, something in
+        progress, a decision) is of high severity, whichever net found it; the sign is named
+        in the evidence."""
+        if not assessment.crisis or assessment.severity == "high":
+            return assessment
+        folded = fold(text)
+        for escalator, pattern in self.escalators:
+            match = pattern.search(folded)
+            if match is not None:
+                start, end = normalize(text).span(*match.span())
+                sign = Evidence(escalator.id, assessment.categories[0], "high", start, end)
+                return replace(assessment, severity="high", evidence=(*assessment.evidence, sign))
+        return assessment
 
     def candidates(self, folded: str) -> set[int]:
         """Indexes of the rules whose anchors occur in the folded text."""
@@ -277,6 +295,7 @@ def compile_lexicon(lexicon: Lexicon, *, require_anchors: bool = False) -> Detec
         gate=gate,
         by_anchor=by_anchor,
         always=tuple(always),
+        escalators=tuple((e, compiled_pattern(e.compiled)) for e in lexicon.escalators),
     )
 
 
@@ -311,4 +330,6 @@ def with_model(assessment: CrisisAssessment, text: str, model: CrisisModel) -> C
 
 def detect_crisis(text: str) -> CrisisAssessment:
     """Assess one message: the packaged lexicon, and the model where the lexicon found none."""
-    return with_model(detect_lexicon(text), text, default_model())
+    return default_detector().escalate(
+        with_model(detect_lexicon(text), text, default_model()), text
+    )

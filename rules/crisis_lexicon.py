@@ -23,6 +23,7 @@ from rules.crisis_categories import CATEGORIES, SEVERITIES
 from rules.text import fold
 
 __all__ = [
+    "Escalator",
     "Lexicon",
     "LexiconError",
     "Rule",
@@ -77,10 +78,24 @@ class Suppression:
 
 
 @dataclass(frozen=True, slots=True)
+class Escalator:
+    """A sign of danger now (a time, means at hand, something in progress, a decision) that
+    makes any crisis found in the same message one of high severity."""
+
+    id: str
+    pattern: str
+    compiled: str
+    example: str
+    not_examples: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Lexicon:
     rules: tuple[Rule, ...]
     suppressions: tuple[Suppression, ...]
     macros: Mapping[str, str] = field(default_factory=dict)
+    escalators: tuple[Escalator, ...] = ()
 
 
 # --- reading the lexicon --------------------------------------------------------------------
@@ -303,7 +318,26 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
                 note=_text(entry, "note", where, required=False),
             )
         )
-    return Lexicon(rules=tuple(rules), suppressions=tuple(suppressions), macros=macros)
+    escalators: list[Escalator] = []
+    for index, entry in enumerate(_entries(document, "escalate")):
+        eid, where = _unique_id(entry, "escalate", index, seen)
+        pattern = _text(entry, "pattern", where)
+        escalators.append(
+            Escalator(
+                id=eid,
+                pattern=pattern,
+                compiled=_compile(_expand(pattern, macros, where), where),
+                example=_text(entry, "example", where),
+                not_examples=_texts(entry, "not_examples", where),
+                note=_text(entry, "note", where, required=False),
+            )
+        )
+    return Lexicon(
+        rules=tuple(rules),
+        suppressions=tuple(suppressions),
+        macros=macros,
+        escalators=tuple(escalators),
+    )
 
 
 def _entries(document: Mapping[str, object], key: str) -> list[Mapping[str, object]]:

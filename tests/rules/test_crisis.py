@@ -16,7 +16,14 @@ from rules.crisis import (
 )
 from rules.crisis_anchors import required_literals
 from rules.crisis_categories import CATEGORIES, SEVERITIES
-from rules.crisis_lexicon import LexiconError, Rule, Suppression, load_lexicon, parse_lexicon
+from rules.crisis_lexicon import (
+    Escalator,
+    LexiconError,
+    Rule,
+    Suppression,
+    load_lexicon,
+    parse_lexicon,
+)
 from rules.text import fold
 
 DEV_SET = Path(__file__).resolve().parent.parent / "data" / "crisis_dev_set.tsv"
@@ -50,6 +57,33 @@ def test_every_suppression_silences_a_rule_on_its_example(suppression: Suppressi
     scoped = {r.id for r in LEXICON.rules if suppression.applies_to(r)}
     assert _fired(suppression.example, suppress=False) & scoped, "nothing to silence"
     assert not _fired(suppression.example) & scoped, "still fires"
+
+
+@pytest.mark.parametrize("escalator", LEXICON.escalators, ids=lambda e: e.id)
+def test_every_escalator_makes_its_example_high(escalator: Escalator) -> None:
+    assessment = detect_crisis(escalator.example)
+    assert assessment.crisis, f"{escalator.example!r} is no crisis to escalate"
+    assert assessment.severity == "high"
+    assert escalator.id in assessment.rule_ids
+
+
+@pytest.mark.parametrize(
+    ("escalator", "text"),
+    [(e, t) for e in LEXICON.escalators for t in e.not_examples],
+    ids=lambda v: v.id if isinstance(v, Escalator) else "",
+)
+def test_no_escalator_raises_its_not_examples(escalator: Escalator, text: str) -> None:
+    assert escalator.id not in detect_crisis(text).rule_ids
+
+
+def test_escalation_names_its_sign_and_never_finds_a_crisis_alone() -> None:
+    assert not detect_crisis("can we talk right now? running late tonight").crisis
+    assert detect_crisis("everyone would be better off without me").severity == "medium"
+    text = "everyone would be better off without me. I feel it right now"
+    assessment = detect_crisis(text)
+    assert assessment.severity == "high"
+    [sign] = [e for e in assessment.evidence if e.rule_id.startswith("esc-")]
+    assert text[sign.start : sign.end] == "right now"
 
 
 def test_rule_ids_are_prefixed_by_their_category() -> None:
