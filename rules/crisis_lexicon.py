@@ -259,9 +259,20 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
     if not isinstance(raw_macros, dict) or not all(isinstance(v, str) for v in raw_macros.values()):
         raise LexiconError("[macros] must map names to pattern strings")
     macros = {str(k): str(v) for k, v in raw_macros.items()}
+    seen: set[str] = set()  # ids are unique across rules, suppressions and escalations
+    rules = _rules(document, macros, seen)
+    return Lexicon(
+        rules=rules,
+        suppressions=_suppressions(document, macros, seen, {r.id for r in rules}),
+        macros=macros,
+        escalators=_escalators(document, macros, seen),
+    )
 
+
+def _rules(
+    document: Mapping[str, object], macros: Mapping[str, str], seen: set[str]
+) -> tuple[Rule, ...]:
     rules: list[Rule] = []
-    seen: set[str] = set()
     for index, entry in enumerate(_entries(document, "rule")):
         rule_id, where = _unique_id(entry, "rule", index, seen)
         category = _text(entry, "category", where)
@@ -289,13 +300,18 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
                 note=_text(entry, "note", where, required=False),
             )
         )
+    return tuple(rules)
 
+
+def _suppressions(
+    document: Mapping[str, object], macros: Mapping[str, str], seen: set[str], rule_ids: set[str]
+) -> tuple[Suppression, ...]:
     suppressions: list[Suppression] = []
     for index, entry in enumerate(_entries(document, "suppress")):
         sid, where = _unique_id(entry, "suppress", index, seen)
         scoped_rules = frozenset(_texts(entry, "rules", where))
         scoped_categories = frozenset(_texts(entry, "categories", where))
-        unknown = scoped_rules - {r.id for r in rules}
+        unknown = scoped_rules - rule_ids
         if unknown:
             raise LexiconError(f"{where}: no such rules: {', '.join(sorted(unknown))}")
         if scoped_categories - set(CATEGORIES):
@@ -318,6 +334,12 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
                 note=_text(entry, "note", where, required=False),
             )
         )
+    return tuple(suppressions)
+
+
+def _escalators(
+    document: Mapping[str, object], macros: Mapping[str, str], seen: set[str]
+) -> tuple[Escalator, ...]:
     escalators: list[Escalator] = []
     for index, entry in enumerate(_entries(document, "escalate")):
         eid, where = _unique_id(entry, "escalate", index, seen)
@@ -332,12 +354,7 @@ def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
                 note=_text(entry, "note", where, required=False),
             )
         )
-    return Lexicon(
-        rules=tuple(rules),
-        suppressions=tuple(suppressions),
-        macros=macros,
-        escalators=tuple(escalators),
-    )
+    return tuple(escalators)
 
 
 def _entries(document: Mapping[str, object], key: str) -> list[Mapping[str, object]]:
