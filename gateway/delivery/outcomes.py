@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_events
+from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
 from gateway.delivery.claim import Claim
 from gateway.status_job import advances
@@ -330,6 +331,21 @@ async def record_rejected(
             connection, now, "send_cancelled", sorted(waiting), {"code": OPTED_OUT_AT_CARRIER}
         )
     return waiting
+
+
+async def sids_of_others(engine: AsyncEngine, claim: Claim) -> frozenset[str]:
+    """The SIDs other rows between the same two numbers were sent as: a reconciliation must
+    not take one of them for this row's (the same notice text twice is two messages)."""
+    async with reader(engine).connect() as connection:
+        rows = await connection.execute(
+            select(OutboxRow.sid).where(
+                OutboxRow.from_number == claim.from_number,
+                OutboxRow.to_index == claim.to_index,
+                OutboxRow.sid.is_not(None),
+                OutboxRow.id.not_in(claim.ids),
+            )
+        )
+        return frozenset(str(sid) for sid in rows.scalars())
 
 
 async def cancel(

@@ -117,7 +117,8 @@ class OutcomeRecorder:
         asks = int(delivery.get("asks", 0))
         asked = True
         try:
-            sid = await self._out.sender.find_sent(self._out.sms(claim), attempt_at)
+            taken = await outcomes.sids_of_others(self._out.engine, claim)
+            sid = await self._out.sender.find_sent(self._out.sms(claim), attempt_at, exclude=taken)
         except ReconciliationError:
             sid, asked = None, False
         async with self._out.engine.begin() as connection:

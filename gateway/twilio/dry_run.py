@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import sys
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
@@ -64,11 +65,14 @@ class DryRunSender:
             stream.flush()
         return Sent(sid=sid)
 
-    async def find_sent(self, sms: OutboundSms, since: datetime) -> str | None:
+    async def find_sent(
+        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
         # The callback URL is not compared, as Twilio's message list cannot show it either.
         for recorded in self._sent:
             if (
-                recorded.sms.from_number == sms.from_number
+                recorded.sid not in exclude
+                and recorded.sms.from_number == sms.from_number
                 and recorded.sms.to_number == sms.to_number
                 and recorded.sms.body == sms.body
                 and recorded.at >= since

@@ -24,7 +24,7 @@ import asyncio
 import base64
 import contextvars
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -115,8 +115,11 @@ class SmsSender(Protocol):
         """Send once; never retries by itself."""
         ...
 
-    async def find_sent(self, sms: OutboundSms, since: datetime) -> str | None:
-        """SID of a message with the same numbers and body created at or after `since`.
+    async def find_sent(
+        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
+        """SID of a message with the same numbers and body created at or after `since`, other
+        than those in `exclude` (already another row's: the same text twice is two messages).
 
         Raises `ReconciliationError` when the provider cannot be asked.
         """
@@ -384,8 +387,11 @@ class TwilioRestSender:
         _log_outcome(outcome)
         return outcome
 
-    async def find_sent(self, sms: OutboundSms, since: datetime) -> str | None:
-        """Ask Twilio for a message like `sms` created at or after `since` (timezone-aware).
+    async def find_sent(
+        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
+        """Ask Twilio for a message like `sms` created at or after `since` (timezone-aware),
+        other than those in `exclude`.
 
         Returns the oldest matching SID, None when Twilio has none, and raises
         `ReconciliationError` when Twilio cannot be asked. Twilio's timestamps have whole
@@ -423,6 +429,7 @@ class TwilioRestSender:
                 and isinstance(created, datetime)
                 and created >= earliest
                 and isinstance(message.sid, str)
+                and message.sid not in exclude
             ):
                 matches.append((created, message.sid))
         if not matches:

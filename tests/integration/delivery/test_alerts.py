@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -156,8 +157,10 @@ class _Together:
             raise ConnectionResetError
         return await self._sender.send(sms)
 
-    async def find_sent(self, sms: OutboundSms, since: datetime) -> str | None:
-        return await self._sender.find_sent(sms, since)
+    async def find_sent(
+        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
+        return await self._sender.find_sent(sms, since, exclude=exclude)
 
     async def close(self) -> None:
         await self._sender.close()

@@ -198,6 +198,35 @@ async def test_an_unknown_send_that_twilio_never_got_is_sent_again_after_the_gra
     assert (row.state, row.sid) == ("sent", sent.sid)
 
 
+async def test_a_lost_send_is_not_taken_for_a_later_identical_one(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """Two notices of the same text to one therapist are two messages: when the first was
+    lost on the way, Twilio's copy of the second is not the first's, and both go."""
+    now = clock.now()
+    _, lost_id = await queue_forward(db, vault, "first", at=now, kind="notify")
+    fake.delay_next(1, seconds=2.0, record=False)
+    sender = TwilioRestSender(fake.account_sid, fake.auth_token, fake.url, timeout=0.3)
+    worker = await make_worker(sender=sender)
+    await worker.run_once(now)
+    assert (await outbox(db))[lost_id].state == "unknown"
+    _, second_id = await queue_forward(db, vault, "second", at=now, kind="notify")
+    await worker.run_once(now + timedelta(seconds=1))
+    [second] = fake.messages
+
+    at = now + FIRST_CHECK
+    for step in range(4):
+        await worker.run_once(at + step * RECHECK)
+    await worker.run_once(now + GRACE + 2 * RECHECK)
+    await worker.run_once(now + GRACE + 2 * RECHECK + timedelta(seconds=1))
+
+    rows = await outbox(db)
+    assert rows[second_id].sid == second.sid
+    assert len(fake.messages) == 2
+    assert rows[lost_id].state == "sent"
+    assert rows[lost_id].sid == fake.messages[1].sid != second.sid
+
+
 async def test_a_status_callback_that_beats_the_send_answer_is_not_lost(
     db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
 ) -> None:
