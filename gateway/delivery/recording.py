@@ -38,6 +38,17 @@ FIRST_CHECK: Final = timedelta(seconds=15)
 RECHECK: Final = timedelta(seconds=30)
 GRACE: Final = timedelta(minutes=2)
 MIN_ASKS: Final = 2
+# A crisis alert is asked about sooner and sent again after a shorter grace: a second alert
+# costs an on-call clinician a glance, a late one costs the minutes that matter.
+ALERT_CHECK: Final = timedelta(seconds=5)
+ALERT_GRACE: Final = timedelta(seconds=10)
+
+
+def _checks(claim: Claim) -> tuple[timedelta, timedelta, timedelta]:
+    """When an unknown outcome is first looked up, how often after that, and the grace."""
+    if claim.priority == PRIORITY_ALERT:
+        return ALERT_CHECK, ALERT_CHECK, ALERT_GRACE
+    return FIRST_CHECK, RECHECK, GRACE
 
 
 class OutcomeRecorder:
@@ -103,7 +114,7 @@ class OutcomeRecorder:
                     connection,
                     claim,
                     attempt_at=now,
-                    check_at=now + FIRST_CHECK,
+                    check_at=now + _checks(claim)[0],
                     error=reason,
                 )
                 log.warning("outbox_outcome_unknown", outbox_id=claim.id, kind=claim.kind)
@@ -127,12 +138,13 @@ class OutcomeRecorder:
                 self._out.count(claim, "reconciled")
                 log.info("outbox_reconciled", outbox_id=claim.id, kind=claim.kind, sid=sid)
                 return
+            _, recheck, grace = _checks(claim)
             asks += int(asked)
-            if asks >= MIN_ASKS and now - attempt_at >= GRACE:
+            if asks >= MIN_ASKS and now - attempt_at >= grace:
                 await outcomes.requeue(connection, claim, now=now)
                 log.info("outbox_requeued", outbox_id=claim.id, kind=claim.kind, count=asks)
                 return
-            await outcomes.still_unknown(connection, claim, asks=asks, check_at=now + RECHECK)
+            await outcomes.still_unknown(connection, claim, asks=asks, check_at=now + recheck)
 
     async def settle_direct(self, claim: Claim, attempt: DirectAttempt, now: datetime) -> None:
         """The row's crisis alert already went out directly: it is settled with that

@@ -17,7 +17,7 @@ from gateway.delivery.claim import claim_due
 from gateway.delivery.sending import build_sender
 from gateway.settings import Settings
 from gateway.status_job import StatusJob
-from gateway.twilio.sender import OutboundSms, SendOutcome, SmsSender
+from gateway.twilio.sender import OutboundSms, SendOutcome, SmsSender, TwilioRestSender
 from gateway.vault import Vault
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
@@ -97,6 +97,28 @@ async def test_an_alert_twilio_refuses_goes_to_the_own_phone_at_once(
     await worker.run_once(now + timedelta(seconds=1))
 
     assert [message.to for message in fake.messages] == [LEE_OWN_PHONE]
+
+
+async def test_an_alert_lost_on_the_way_is_sent_again_within_seconds(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """An alert whose send timed out and that Twilio never got goes again after a grace of
+    seconds, not the minutes an ordinary message waits: a second alert is cheap, a late one
+    is not."""
+    now = clock.now()
+    row = await queue_alert(db, vault, at=now)
+    fake.delay_next(1, seconds=2.0, record=False)
+    sender = TwilioRestSender(fake.account_sid, fake.auth_token, fake.url, timeout=0.3)
+    worker = await make_worker(sender=sender)
+
+    await worker.run_once(now)
+    assert (await outbox(db))[row["id"]].state == "unknown"
+    for seconds in (5, 10, 11):
+        await worker.run_once(now + timedelta(seconds=seconds))
+
+    [sent] = fake.messages
+    assert sent.to == LEE_ON_CALL
+    assert (await outbox(db))[row["id"]].sid == sent.sid
 
 
 async def test_an_alert_sent_directly_is_not_sent_again_when_its_row_arrives(
