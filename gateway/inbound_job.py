@@ -138,7 +138,7 @@ class InboundJob:
             key=lambda change: str(change["phone_index"]),
         )
         for change in opt_changes:
-            await _record_opt_change(connection, change)
+            await record_opt_change(connection, change)
         if opt_changes:
             # Every process keeps opt-out state in memory with the configuration.
             await bump_config_version(connection)
@@ -173,7 +173,9 @@ async def _stored_answers(connection: AsyncConnection, sids: set[str]) -> dict[s
     return {sid: twiml for sid, twiml in stored.all() if sid is not None and twiml is not None}
 
 
-async def _record_opt_change(connection: AsyncConnection, change: dict[str, Any]) -> None:
+async def record_opt_change(connection: AsyncConnection, change: dict[str, Any]) -> None:
+    """The opt-out state of one phone (`phone_index`, `opted_out`, `keyword`, `message_id`,
+    `changed_at`), inserted or replaced."""
     table = table_of(OptOutRow)
     statement = upsert_insert(connection, table).values(change)
     statement = statement.on_conflict_do_update(

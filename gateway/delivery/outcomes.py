@@ -15,6 +15,7 @@ from gateway.audit.store import AuditEvent, append_events
 from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
 from gateway.delivery.claim import Claim
+from gateway.inbound_job import record_opt_change
 from gateway.status_job import advances
 
 ACTOR: Final = "delivery"
@@ -305,11 +306,25 @@ async def record_rejected(
     the ids of the rows cancelled that way."""
     error = f"twilio {code}" if code is not None else f"http {status}"
     await _release(connection, OutboxRow.id.in_(claim.ids), state="failed", last_error=error)
+    await _settle_replies(connection, claim.ids, "failed")
     await _audit(
         connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": code or status}
     )
     if code != OPTED_OUT_AT_CARRIER:
         return []
+    if claim.kind in TO_CLIENT_KINDS:
+        # Twilio's opt-out stands until the client texts START (which records the opt-in):
+        # what is written to them meanwhile is cancelled before it is sent, and refused.
+        await record_opt_change(
+            connection,
+            {
+                "phone_index": claim.to_index,
+                "opted_out": True,
+                "keyword": f"twilio {OPTED_OUT_AT_CARRIER}",
+                "message_id": None,
+                "changed_at": now,
+            },
+        )
     # The carrier refuses everything to this number until the client texts START; alerts go to
     # on-call phones, never to the client, and are left alone.
     waiting = list(
@@ -327,10 +342,24 @@ async def record_rejected(
         ).scalars()
     )
     if waiting:
+        await _settle_replies(connection, waiting, "cancelled")
         await _audit(
             connection, now, "send_cancelled", sorted(waiting), {"code": OPTED_OUT_AT_CARRIER}
         )
     return waiting
+
+
+async def _settle_replies(connection: AsyncConnection, ids: Sequence[str], status: str) -> None:
+    """Replies to clients that will never go read as such, not as held or queued."""
+    await connection.execute(
+        update(MessageRow)
+        .where(
+            MessageRow.id.in_(await _message_ids(connection, ids)),
+            MessageRow.direction == "outbound",
+            MessageRow.status.in_(("queued", "held")),
+        )
+        .values(status=status, deliver_at=None)
+    )
 
 
 async def sids_of_others(engine: AsyncEngine, claim: Claim) -> frozenset[str]:
@@ -352,17 +381,7 @@ async def cancel(
     connection: AsyncConnection, claim: Claim, *, reason: str, code: str, now: datetime
 ) -> None:
     await _release(connection, OutboxRow.id.in_(claim.ids), state="cancelled", last_error=reason)
-    if claim.kind in TO_CLIENT_KINDS:
-        # The reply itself will never go: its message must not read as held or queued.
-        await connection.execute(
-            update(MessageRow)
-            .where(
-                MessageRow.id.in_(await _message_ids(connection, claim.ids)),
-                MessageRow.direction == "outbound",
-                MessageRow.status.in_(("queued", "held")),
-            )
-            .values(status="cancelled", deliver_at=None)
-        )
+    await _settle_replies(connection, claim.ids, "cancelled")
     await _audit(connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code})
 
 

@@ -142,6 +142,29 @@ async def test_an_opted_out_recipient_fails_once_and_stops_the_rest_of_its_queue
     assert await audit_actions(db, f"outbox:{later['id']}") == ["send_cancelled"]
 
 
+async def test_after_twilios_opt_out_later_replies_are_cancelled_unsent_and_read_so(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """A 21610 stands until the client texts START: a reply written after it is not tried."""
+    now = clock.now()
+    fake.opt_out(RILEY)
+    first_message, first_id = await queue_relay(db, vault, "first reply", at=now)
+    worker = await make_worker()
+    await worker.run_once(now)
+    later_message, later_id = await queue_relay(db, vault, "second reply", at=now)
+    await worker.run_once(now + timedelta(seconds=2))
+
+    rows = await outbox(db)
+    assert rows[first_id].state == "failed"
+    assert (rows[later_id].state, rows[later_id].last_error) == (
+        "cancelled",
+        "recipient opted out",
+    )
+    assert fake.post_attempts == 1
+    assert (await message(db, first_message)).status == "failed"
+    assert (await message(db, later_message)).status == "cancelled"
+
+
 async def test_a_send_that_timed_out_after_twilio_took_it_is_reconciled_not_repeated(
     db: AsyncEngine,
     vault: Vault,
