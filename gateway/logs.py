@@ -79,13 +79,29 @@ _PHONE_LIKE: Final = re.compile(r"\+?\d[\d\s().-]{5,}\d")
 # digits, but no phone number is 32 digits long: they stay whole, so log lines can be matched
 # to rows.
 _IDENTIFIER: Final = re.compile(r"(?:[A-Z]{2,3})?[0-9a-f]{32}")
+# Kept whole inside a longer value too: identifiers (a path that names a message) and ISO 8601
+# dates and times ("2026-12-01T09:00:00+00:00"), which no phone number looks like.
+_KEPT: Final = re.compile(
+    r"(?<![0-9a-f])(?:[A-Z]{2,3})?[0-9a-f]{32}(?![0-9a-f])"
+    r"|\b(?:19|20)\d{2}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])"
+    r"(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)?(?![\d-])"
+)
+
+
+def _mask_text(text: str) -> str:
+    masked, last = [], 0
+    for kept in _KEPT.finditer(text):
+        masked += [_PHONE_LIKE.sub("[number]", text[last : kept.start()]), kept.group()]
+        last = kept.end()
+    masked.append(_PHONE_LIKE.sub("[number]", text[last:]))
+    return "".join(masked)
 
 
 def _mask(value: object) -> object:
     if isinstance(value, str):
         if _IDENTIFIER.fullmatch(value):
             return value
-        return _PHONE_LIKE.sub("[number]", value)
+        return _mask_text(value)
     if isinstance(value, list | tuple):
         return [_mask(item) for item in value]
     return value

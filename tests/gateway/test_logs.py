@@ -51,6 +51,20 @@ def test_row_ids_and_sids_stay_whole_though_they_hold_digits(
     assert event["to"] == "[redacted]"
 
 
+def test_times_and_paths_with_ids_stay_whole_and_phones_in_them_do_not(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json")
+    at = "2026-12-01T09:00:00+00:00"
+    path = "/api/v1/messages/011b1858dd2e4933ab80aa5557654321"
+    structlog.get_logger("gateway.test").info(
+        "outbox_rescheduled", deliver_at=at, path=f"{path}?to={PHONE}"
+    )
+    event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert event["deliver_at"] == at
+    assert event["path"] == f"{path}?to=[number]"
+
+
 def test_console_logs_drop_phi_too(capsys: pytest.CaptureFixture[str]) -> None:
     configure_logging("console")
     try:
