@@ -26,6 +26,25 @@ _RANK: Final = {
 }
 
 
+# A forward or notice the therapist's phone never got: its messages say so in the inbox, or
+# they would read "forwarded" for ever.
+_NOT_DELIVERED: Final = ("undelivered", "failed")
+FORWARD_FAILED: Final = "forward_failed"
+
+
+async def _mark_forward_failed(connection: AsyncConnection, sid: str) -> None:
+    forwarded = select(OutboxRow.message_id).where(
+        OutboxRow.sid == sid,
+        OutboxRow.kind.in_(("forward", "notify")),
+        OutboxRow.message_id.is_not(None),
+    )
+    await connection.execute(
+        update(MessageRow)
+        .where(MessageRow.id.in_(forwarded), MessageRow.status == "forwarded")
+        .values(status=FORWARD_FAILED)
+    )
+
+
 def advances(current: str | None, new: str) -> bool:
     """Whether `new` may replace `current`: a final status never moves, others only forward
     (callbacks arrive out of order)."""
@@ -82,6 +101,8 @@ class StatusJob:
             await connection.execute(
                 update(MessageRow).where(MessageRow.id == message.id).values(status=self.status)
             )
+        if self.status in _NOT_DELIVERED:
+            await _mark_forward_failed(connection, self.sid)
         details: dict[str, str | int | None] = {
             "status": self.status,
             "error_code": self.error_code,

@@ -7,12 +7,13 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import insert
 
 from gateway.db.engine import create_engine
-from gateway.db.tables import OutboxRow
+from gateway.db.tables import MessageRow, OutboxRow
 from gateway.outbox import outbox_row
 from gateway.settings import Settings
-from gateway.status_job import advances
+from gateway.status_job import FORWARD_FAILED, advances
 from gateway.vault import Vault
 from tests.integration.conftest import LEE_NUMBER, TUESDAY_10AM_NY, table_rows
+from tests.integration.delivery.queue import inbound_message
 from tests.support.twilio_client import post_signed
 
 Client = TestClient[web.Request, web.Application]
@@ -73,3 +74,32 @@ def test_status_order() -> None:
     assert advances("sent", "failed")
     assert not advances("delivered", "sent")
     assert not advances("failed", "delivered")
+
+
+async def test_a_forward_the_therapist_never_got_shows_on_its_message(
+    gateway: Client, imported: Settings
+) -> None:
+    vault = Vault.from_settings(imported)
+    message = inbound_message(vault, body="see you at 3", at=TUESDAY_10AM_NY)
+    message["status"] = "forwarded"
+    row = outbox_row(
+        vault,
+        kind="forward",
+        from_number=LEE_NUMBER,
+        to_number="+15551230001",
+        body="Riley M. (#c1002): see you at 3",
+        due_at=TUESDAY_10AM_NY,
+        now=TUESDAY_10AM_NY,
+        message_id=message["id"],
+    )
+    row.update(state="sent", sid=SID)
+    engine = create_engine(imported.database_url)
+    async with engine.begin() as connection:
+        await connection.execute(insert(MessageRow), message)
+        await connection.execute(insert(OutboxRow), row)
+    await engine.dispose()
+
+    assert await status(gateway, "undelivered") == 204
+
+    [stored] = await table_rows(imported, "messages")
+    assert stored.status == FORWARD_FAILED
