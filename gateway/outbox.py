@@ -10,6 +10,10 @@ from typing import Any, Final, Literal
 from gateway.vault import Vault
 
 Kind = Literal["alert", "forward", "notify", "notice", "relay", "reply"]
+# Kinds sent to clients: these follow the client's opt-out and update an outbound message.
+TO_CLIENT_KINDS: Final = ("relay", "reply")
+# Kinds that carry a client's message to the therapist's own phone.
+TO_THERAPIST_KINDS: Final = ("forward", "notify")
 
 # Lower goes first: crisis alerts ahead of everything queued.
 PRIORITY_ALERT: Final = 0

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from gateway.audit.store import AuditEvent
 from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
 from gateway.inbound_job import insert_ignoring_conflicts
+from gateway.outbox import TO_THERAPIST_KINDS
 
 FINAL: Final = frozenset({"delivered", "undelivered", "failed", "canceled", "read"})
 _RANK: Final = {
@@ -35,7 +36,7 @@ FORWARD_FAILED: Final = "forward_failed"
 async def _mark_forward_failed(connection: AsyncConnection, sid: str) -> None:
     forwarded = select(OutboxRow.message_id).where(
         OutboxRow.sid == sid,
-        OutboxRow.kind.in_(("forward", "notify")),
+        OutboxRow.kind.in_(TO_THERAPIST_KINDS),
         OutboxRow.message_id.is_not(None),
     )
     await connection.execute(

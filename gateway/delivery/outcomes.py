@@ -16,13 +16,11 @@ from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
 from gateway.delivery.claim import Claim
 from gateway.inbound_job import record_opt_change
+from gateway.outbox import TO_CLIENT_KINDS, TO_THERAPIST_KINDS
 from gateway.status_job import advances
 
 ACTOR: Final = "delivery"
 OPTED_OUT_AT_CARRIER: Final = 21610
-# Kinds sent to clients: these follow the client's opt-out and update an outbound message.
-TO_CLIENT_KINDS: Final = ("relay", "reply")
-TO_THERAPIST_KINDS: Final = ("forward", "notify")
 # A held row with no opening left is looked at again this often (and on every change).
 NO_OPENING_RECHECK: Final = timedelta(days=1)
 

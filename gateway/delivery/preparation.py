@@ -22,7 +22,7 @@ from gateway.delivery.claim import Claim
 from gateway.delivery.digest import merge
 from gateway.delivery.outbound import Outbound
 from gateway.delivery.rate import take_slot
-from gateway.outbox import PRIORITY_ALERT
+from gateway.outbox import PRIORITY_ALERT, TO_CLIENT_KINDS
 from gateway.twilio.sender import OutboundSms
 
 log = structlog.get_logger(__name__)
@@ -53,7 +53,7 @@ class Preparer:
         deferred for want of a send slot, or None."""
         try:
             async with self._out.engine.begin() as connection:
-                if lead.kind in outcomes.TO_CLIENT_KINDS:
+                if lead.kind in TO_CLIENT_KINDS:
                     opted_out = (
                         await connection.execute(
                             select(OptOutRow.opted_out).where(

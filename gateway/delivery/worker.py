@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
 from gateway.crypto import DecryptionError
-from gateway.delivery import outcomes
 from gateway.delivery.alert_batch import AlertBatchSender
 from gateway.delivery.alerts import escalate_alerts
 from gateway.delivery.claim import (
@@ -46,7 +45,7 @@ from gateway.delivery.preparation import NoSlot, Preparer
 from gateway.delivery.rate import send_interval
 from gateway.delivery.recording import OutcomeRecorder
 from gateway.metrics import Metrics
-from gateway.outbox import PRIORITY_ALERT
+from gateway.outbox import PRIORITY_ALERT, TO_CLIENT_KINDS
 from gateway.retention import purge_expired_bodies
 from gateway.settings import Settings
 from gateway.twilio.sender import SmsSender
@@ -278,7 +277,7 @@ class DeliveryWorker:
             and lead.state == "claimed"
             and not others
             and not lead.held
-            and lead.kind not in outcomes.TO_CLIENT_KINDS
+            and lead.kind not in TO_CLIENT_KINDS
             and not self._direct.attempted(lead.id)
         )
 
