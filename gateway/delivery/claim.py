@@ -253,6 +253,29 @@ async def release_claims(
     return int(released.rowcount)
 
 
+async def set_aside(
+    engine: AsyncEngine, worker_id: str, ids: Sequence[str], until: datetime
+) -> None:
+    """Give back claims this worker could not handle for a reason of their own (a record
+    that conflicts), due again at `until`: the rest of the queue goes on meanwhile. An
+    `unknown` row stays unknown (it is looked up again then, never sent blindly)."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id.in_(ids),
+                OutboxRow.claimed_by == worker_id,
+                OutboxRow.state.in_(("claimed", "unknown")),
+            )
+            .values(
+                state=case((OutboxRow.state == "claimed", "pending"), else_=OutboxRow.state),
+                claimed_by=None,
+                lease_until=None,
+                due_at=until,
+            )
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Backlog:
     """Rows due and still to be sent, and when the longest-waiting of them became due."""

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.clock import Clock
@@ -35,6 +35,7 @@ from gateway.delivery.claim import (
     due_backlog,
     expire_sending,
     release_claims,
+    set_aside,
 )
 from gateway.delivery.digest import digest_units
 from gateway.delivery.direct import DirectAlerts, DirectAttempt
@@ -60,6 +61,8 @@ _RETENTION_CHECK: Final = timedelta(minutes=10)
 _ALERT_LANE_BACKSTOP: Final = 5.0
 _ALERT_PASS_SPACING: Final = 0.05
 _CLAIMED_BY_LENGTH: Final = 64
+# How long a row whose record conflicts waits before it is tried again.
+_SET_ASIDE: Final = timedelta(minutes=5)
 
 
 def _default_worker_id() -> str:
@@ -304,6 +307,12 @@ class DeliveryWorker:
             await self._recorder.record(lead, outcome, now)
         except DecryptionError as exc:
             await self._recorder.fail_unreadable(lead, now, exc)
+        except IntegrityError as exc:
+            # This row's record conflicts with another (a bug, not an outage): it waits, and is
+            # looked into, while the rows behind it go out.
+            log.error("outbox_row_conflict", outbox_id=lead.id, error_type=type(exc).__name__)
+            ids = [claim.id for claim in (lead, *others)]
+            await set_aside(self._engine, self.worker_id, ids, now + _SET_ASIDE)
 
     def _note_due(self, at: datetime) -> None:
         if self._next_due is None or at < self._next_due:

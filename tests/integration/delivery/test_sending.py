@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Collection
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.crypto import KeyRing, new_key
-from gateway.db.tables import AuditEventRow, OutboxRow
+from gateway.db.tables import AuditEventRow, MessageRow, OutboxRow
 from gateway.delivery.recording import FIRST_CHECK, GRACE, RECHECK
 from gateway.delivery.sending import build_sender
+from gateway.settings import Settings
 from gateway.status_job import StatusJob
 from gateway.twilio.dry_run import DryRunSender
-from gateway.twilio.sender import OutboundSms, Sent, TwilioRestSender
+from gateway.twilio.sender import OutboundSms, SendOutcome, Sent, SmsSender, TwilioRestSender
 from gateway.vault import Vault
 from tests.conftest import make_settings
 from tests.fakes.twilio_api import FakeTwilio
@@ -25,6 +27,7 @@ from tests.integration.delivery.queue import (
     LEE_OWN_PHONE,
     RILEY,
     audit_actions,
+    inbound_message,
     insert_rows,
     message,
     opt_out,
@@ -332,3 +335,45 @@ async def test_a_row_no_key_can_open_fails_without_holding_up_the_others(
     )
     assert rows[readable["id"]].state == "sent"
     assert await audit_actions(db, f"outbox:{unreadable['id']}") == ["send_failed"]
+
+
+class _ClashingSender:
+    """Answers the message marked "clash" with the SID of a message already stored: its record
+    then conflicts, as a bug could make it."""
+
+    def __init__(self, sender: SmsSender, sid: str) -> None:
+        self._sender, self._sid = sender, sid
+
+    async def send(self, sms: OutboundSms) -> SendOutcome:
+        return Sent(sid=self._sid) if "clash" in sms.body else await self._sender.send(sms)
+
+    async def find_sent(
+        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
+    ) -> str | None:
+        return await self._sender.find_sent(sms, since, exclude=exclude)
+
+    async def close(self) -> None:
+        await self._sender.close()
+
+
+async def test_a_row_whose_record_conflicts_does_not_hold_up_the_queue(
+    db: AsyncEngine,
+    vault: Vault,
+    dsettings: Settings,
+    make_worker: WorkerFactory,
+    clock: FixedClock,
+) -> None:
+    now = clock.now()
+    stored = inbound_message(vault, body="earlier text", at=now)
+    await insert_rows(db, MessageRow, [stored])
+    _, clashing_id = await queue_relay(db, vault, "clash", at=now)
+    behind = plain_row(vault, at=now, body="a notice", to=LEE_OWN_PHONE)
+    await insert_rows(db, OutboxRow, [behind])
+    dry = build_sender(dsettings, echo=False)
+    worker = await make_worker(sender=_ClashingSender(dry, stored["sid"]))
+
+    for seconds in range(3):
+        await worker.run_once(now + timedelta(seconds=seconds))
+
+    assert (await outbox(db))[behind["id"]].state == "sent"
+    assert (await outbox(db))[clashing_id].state != "sent"
