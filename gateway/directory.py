@@ -62,7 +62,13 @@ def build_directory(config: PracticeConfig, vault: Vault) -> Directory:
     calendar: Mapping[date, str] = {}
     if config.practice is not None:
         info = config.practice
-        practice = Practice(info.name, info.country, info.timezone, info.new_contact_reply)
+        practice = Practice(
+            info.name,
+            info.country,
+            info.timezone,
+            info.new_contact_reply,
+            has_on_call=info.on_call is not None,
+        )
         closures = _ranges(info.closed)
         calendar = public_holidays(info.country, info.subdivision)
     therapists: dict[str, Therapist] = {}

@@ -209,12 +209,18 @@ def _crisis(
     else:
         flags.append("unknown_sender")
         inbox = facts.number_therapists
-        effects.append(AlertOnCall(inbox))
-        routing = (
-            "on-call of every therapist on the number alerted"
-            if inbox
-            else "no therapist on the number: the practice's on-call alerted"
-        )
+        if inbox:
+            alerted, routing = inbox, "on-call of every therapist on the number alerted"
+        elif facts.practice.has_on_call:
+            alerted, routing = (), "no therapist on the number: the practice's on-call alerted"
+        else:
+            # Someone must hear of it: with no practice on-call, every therapist's does.
+            alerted = tuple(sorted(facts.therapists))
+            routing = (
+                "no therapist on the number and no practice on-call: "
+                "every therapist's on-call alerted"
+            )
+        effects.append(AlertOnCall(alerted))
     reason = f"{crisis.reason}; crisis lines sent at once; {routing}"
     if reach is not None and not reach.open:
         reason += "; copy to the therapist follows contact hours"

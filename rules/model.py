@@ -17,6 +17,8 @@ class Practice:
     country: str
     timezone: str
     new_contact_reply: str | None = None
+    # Whether the practice names an on-call number for crises no therapist's number takes.
+    has_on_call: bool = False
 
 
 @dataclass(frozen=True, slots=True)

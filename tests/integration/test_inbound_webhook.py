@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
@@ -283,6 +284,32 @@ async def test_a_crisis_from_an_unknown_sender_alerts_every_therapist_on_the_num
     assert ",unknown_sender," in message.flags
     alerts = [row for row in await outbox(imported) if row.kind == "alert"]
     assert {row.therapist_id for row in alerts} == {"lee", "okafor"}
+
+
+# Whether the practice names an on-call number, and whose on-call numbers get the alert.
+ON_CALL_CASES: dict[str, tuple[bool, set[str | None]]] = {
+    "the practice's on-call": (True, {None}),
+    "no practice on-call": (False, {"lee", "okafor"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ON_CALL_CASES))
+async def test_a_crisis_to_a_number_no_therapist_takes_reaches_someone(
+    case: str, settings: Settings, clock: FixedClock, aiohttp_client: Any, tmp_path: Any
+) -> None:
+    """The practice's on-call when it has one; every therapist's on-call when it has none."""
+    practice_on_call, alerted = ON_CALL_CASES[case]
+    source = EXAMPLE.read_text()
+    if not practice_on_call:
+        source = source.replace('on_call = "+15551230009"\n', "", 1)
+    practice = tmp_path / "practice.toml"
+    practice.write_text(source)
+    await import_practice(settings, practice)
+    client = await aiohttp_client(make_app(settings, clock))
+    _, body = await send_sms(client, STRANGER, "+15550001111", "i want to kill myself")
+    assert "988" in body
+    alerts = [row for row in await outbox(settings) if row.kind == "alert"]
+    assert {row.therapist_id for row in alerts} == alerted
 
 
 async def test_a_uk_practice_gets_uk_crisis_lines(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -151,8 +152,21 @@ def test_a_keyword_from_an_unknown_sender_is_flagged_and_kept_for_the_numbers_th
 
 
 def test_crisis_to_a_number_without_therapists_alerts_the_practice_on_call() -> None:
-    decision = decide(sms("i want to die", TUESDAY_10), facts(None, number_therapists=()))
+    practice = replace(PRACTICE, has_on_call=True)
+    decision = decide(
+        sms("i want to die", TUESDAY_10), facts(None, number_therapists=(), practice=practice)
+    )
     assert AlertOnCall(()) in decision.effects
+    assert "the practice's on-call alerted" in decision.reason
+
+
+def test_without_a_practice_on_call_every_therapists_on_call_hears_of_it() -> None:
+    """The practice's on-call is optional: a crisis on a number no therapist takes must still
+    reach someone, never be reported alerted with no one told."""
+    decision = decide(sms("i want to die", TUESDAY_10), facts(None, number_therapists=()))
+    assert AlertOnCall(("lee", "okafor")) in decision.effects
+    assert decision.alert_on_call
+    assert "every therapist's on-call alerted" in decision.reason
 
 
 def test_closed_reply_names_the_next_opening_and_holds_until_then() -> None:
