@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +18,7 @@ from gateway.settings import Settings
 from gateway.status_job import StatusJob
 from gateway.twilio.sender import OutboundSms, SendOutcome, SmsSender, TwilioRestSender
 from gateway.vault import Vault
+from tests.fakes.senders import WrappingSender
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
 from tests.integration.delivery.queue import (
@@ -156,12 +156,12 @@ async def test_a_direct_alert_that_twilio_refused_is_tried_again_from_the_outbox
     assert [message.to for message in fake.messages] == [LEE_ON_CALL]
 
 
-class _Together:
+class _Together(WrappingSender):
     """A sender that lets sends through only once `expected` are in flight at once, and whose
     send to `broken` raises as if the connection broke after the request left."""
 
     def __init__(self, sender: SmsSender, expected: int, broken: str) -> None:
-        self._sender = sender
+        super().__init__(sender)
         self._expected = expected
         self._broken = broken
         self._in_flight = 0
@@ -177,15 +177,7 @@ class _Together:
         self.together = self._all_in.is_set()
         if self._broken in sms.body:
             raise ConnectionResetError
-        return await self._sender.send(sms)
-
-    async def find_sent(
-        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
-    ) -> str | None:
-        return await self._sender.find_sent(sms, since, exclude=exclude)
-
-    async def close(self) -> None:
-        await self._sender.close()
+        return await super().send(sms)
 
 
 async def test_alerts_due_together_are_sent_at_once_and_each_recorded(

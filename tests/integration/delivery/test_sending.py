@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
@@ -20,6 +19,7 @@ from gateway.twilio.dry_run import DryRunSender
 from gateway.twilio.sender import OutboundSms, SendOutcome, Sent, SmsSender, TwilioRestSender
 from gateway.vault import Vault
 from tests.conftest import make_settings
+from tests.fakes.senders import WrappingSender
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory, delivery_settings
 from tests.integration.delivery.queue import (
@@ -337,23 +337,16 @@ async def test_a_row_no_key_can_open_fails_without_holding_up_the_others(
     assert await audit_actions(db, f"outbox:{unreadable['id']}") == ["send_failed"]
 
 
-class _ClashingSender:
+class _ClashingSender(WrappingSender):
     """Answers the message marked "clash" with the SID of a message already stored: its record
     then conflicts, as a bug could make it."""
 
     def __init__(self, sender: SmsSender, sid: str) -> None:
-        self._sender, self._sid = sender, sid
+        super().__init__(sender)
+        self._sid = sid
 
     async def send(self, sms: OutboundSms) -> SendOutcome:
-        return Sent(sid=self._sid) if "clash" in sms.body else await self._sender.send(sms)
-
-    async def find_sent(
-        self, sms: OutboundSms, since: datetime, *, exclude: Collection[str] = ()
-    ) -> str | None:
-        return await self._sender.find_sent(sms, since, exclude=exclude)
-
-    async def close(self) -> None:
-        await self._sender.close()
+        return Sent(sid=self._sid) if "clash" in sms.body else await super().send(sms)
 
 
 async def test_a_row_whose_record_conflicts_does_not_hold_up_the_queue(
