@@ -153,7 +153,11 @@ class DecisionRow(Base):
 
 class OutboxRow(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_claim", "state", "priority", "due_at"),)
+    __table_args__ = (
+        Index("ix_outbox_claim", "state", "priority", "due_at"),
+        # Reconciling a lost send reads the other sends between the same two numbers.
+        Index("ix_outbox_recipient", "to_index", "from_number"),
+    )
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     message_id: Mapped[str | None] = mapped_column(ID, index=True)
     kind: Mapped[str] = mapped_column(String(16))
