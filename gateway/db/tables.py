@@ -120,6 +120,8 @@ class OptOutRow(Base):
 
 class MessageRow(Base):
     __tablename__ = "messages"
+    # Held messages that no send carries are released by their delivery time.
+    __table_args__ = (Index("ix_messages_held", "status", "deliver_at"),)
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     direction: Mapped[str] = mapped_column(String(8))

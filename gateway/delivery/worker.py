@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gateway.clock import Clock
 from gateway.config_cache import ConfigCache
 from gateway.crypto import DecryptionError
+from gateway.delivery import inbox_held
 from gateway.delivery.alert_batch import AlertBatchSender
 from gateway.delivery.alerts import escalate_alerts
 from gateway.delivery.claim import (
@@ -225,6 +226,7 @@ class DeliveryWorker:
             self._next_due = None
             await expire_sending(self._engine, now)
             await self._follow_config(now)
+            await inbox_held.release_due(self._engine, now)
             if self._escalate:
                 await escalate_alerts(self._engine, self._vault, now)
         claims = await claim_due(
@@ -325,6 +327,7 @@ class DeliveryWorker:
         if directory is None or directory.version == self._config_version:
             return
         moved = await follow_availability(self._engine, directory, now)
+        moved += await inbox_held.follow_availability(self._engine, directory, now)
         self._config_version = directory.version
         if moved:
             log.info("held_rescheduled", count=moved, version=directory.version)

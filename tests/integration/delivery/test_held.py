@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config_cache import ConfigCache
-from gateway.db.tables import TherapistRow
+from gateway.db.tables import MessageRow, TherapistRow
 from gateway.importer import bump_config_version, replace_time_off
 from gateway.practice_config import Period
 from gateway.vault import Vault
@@ -22,6 +22,8 @@ from tests.integration.delivery.queue import (
     RILEY_ID,
     RILEY_NAME,
     audit_actions,
+    inbound_message,
+    insert_rows,
     message,
     outbox,
     queue_forward,
@@ -247,3 +249,56 @@ async def test_a_message_held_through_a_spell_without_openings_goes_when_one_ret
     await worker.run_once(THURSDAY_OPENING)
     assert len(fake.messages) == 1
     assert (await outbox(db))[outbox_id].state == "sent"
+
+
+async def hold_for_inbox(db: AsyncEngine, vault: Vault) -> str:
+    """A message held for Dr. Lee's inbox alone (`forward = "none"`): no send carries it."""
+    held = inbound_message(
+        vault, body="see you then", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    await insert_rows(db, MessageRow, [held])
+    return str(held["id"])
+
+
+async def test_a_message_held_for_the_inbox_alone_is_released_at_its_opening(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    message_id = await hold_for_inbox(db, vault)
+    worker = await make_worker(config=config)
+
+    await worker.run_once(WEDNESDAY_OPENING - timedelta(seconds=1))
+    assert (await message(db, message_id)).status == "held"
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    stored = await message(db, message_id)
+    assert (stored.status, stored.deliver_at) == ("received", WEDNESDAY_OPENING)
+    assert fake.messages == []
+    assert "held_released" in await audit_actions(db, f"message:{message_id}")
+
+
+async def test_a_message_held_for_the_inbox_alone_follows_availability(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    message_id = await hold_for_inbox(db, vault)
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+
+    await change_availability(db, config, time_off=WEDNESDAY_OPENING.astimezone(NY).date())
+    await worker.run_once(TUESDAY_EVENING + timedelta(minutes=1))
+    assert (await message(db, message_id)).deliver_at == THURSDAY_OPENING
+
+    await change_availability(db, config, hours={})
+    await worker.run_once(TUESDAY_EVENING + timedelta(minutes=2))
+    assert (await message(db, message_id)).deliver_at is None
+    await worker.run_once(THURSDAY_OPENING)
+    assert (await message(db, message_id)).status == "held"
+
+    await change_availability(db, config, hours={day: ["00:00-24:00"] for day in ("thu", "fri")})
+    await worker.run_once(THURSDAY_OPENING + timedelta(minutes=1))
+    assert (await message(db, message_id)).status == "received"
+    assert fake.messages == []
+    assert await audit_actions(db, f"message:{message_id}") == [
+        "delivery_rescheduled",
+        "delivery_rescheduled",
+        "held_released",
+    ]

@@ -1,4 +1,6 @@
-"""outbox: an index on the two numbers of a send, for reconciling a send whose answer was lost
+"""indexes for the delivery worker: the two numbers of a send (reconciling a send whose
+answer was lost reads by them), and held messages by delivery time (those that no send
+carries, with `forward = "none"`, are released by it)
 
 Revision ID: 0005
 Revises: 0004
@@ -17,7 +19,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.create_index("ix_outbox_recipient", "outbox", ["to_index", "from_number"])
+    op.create_index("ix_messages_held", "messages", ["status", "deliver_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_held", table_name="messages")
     op.drop_index("ix_outbox_recipient", table_name="outbox")
