@@ -29,7 +29,7 @@ SAFE_KEYS: Final = frozenset(
         "logger",
         "request_id",
         "method",
-        "path",
+        "route",
         "status",
         "duration_ms",
         "message_id",
@@ -199,8 +199,16 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.INFO)
 
 
+def route_of(request: BaseRequest) -> str:
+    """The template of the route that took the request (`/api/v1/messages/{id}`), never the
+    path as sent: a mistyped or probing path can carry a name or a message's words."""
+    match_info = getattr(request, "match_info", None)
+    resource = match_info.route.resource if match_info is not None else None
+    return resource.canonical if resource is not None else "(no route)"
+
+
 class AccessLogger(AbstractAccessLogger):
-    """One access event per request: method, path without query, status and duration."""
+    """One access event per request: method, route, status and duration."""
 
     def __init__(self, logger: logging.Logger, log_format: str) -> None:
         super().__init__(logger, log_format)
@@ -211,7 +219,7 @@ class AccessLogger(AbstractAccessLogger):
         self._events.info(
             "http_request",
             method=request.method,
-            path=request.rel_url.path,
+            route=route_of(request),
             status=response.status,
             duration_ms=round(time * 1000, 2),
         )

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.api_services.errors import ApiError
 from gateway.http.api.errors import STATUS
 from gateway.http.keys import RUNTIME
+from gateway.logs import route_of
 from gateway.web import csrf
 from gateway.web.cookies import SESSION_COOKIE, SIGNIN_COOKIE, clear_cookie
 from gateway.web.keys import SESSION
@@ -93,7 +94,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         host=request.host,
         public_url=runtime.settings.public_url,
     ):
-        log.info("web_csrf_refused", path=request.path, reason_code="origin")
+        log.info("web_csrf_refused", route=route_of(request), reason_code="origin")
         return _refused(request, "This form was sent from another site and was refused.")
     token = request.cookies.get(SESSION_COOKIE)
     expired = False
@@ -107,7 +108,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
         else:
             expired = True
     if posting and not await _csrf_ok(request):
-        log.info("web_csrf_refused", path=request.path, reason_code="token")
+        log.info("web_csrf_refused", route=route_of(request), reason_code="token")
         return _refused(request, "This form has expired or was not sent from our page.")
     if SESSION not in request and not _is_open(request.path):
         if posting:
@@ -135,7 +136,9 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         exc.headers.update(SECURITY_HEADERS)
         raise
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        log.warning("web_database_unavailable", path=request.path, error_type=type(exc).__name__)
+        log.warning(
+            "web_database_unavailable", route=route_of(request), error_type=type(exc).__name__
+        )
         response = render(
             request,
             "error.html",

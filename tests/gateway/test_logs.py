@@ -7,8 +7,10 @@ import logging
 
 import pytest
 import structlog
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
-from gateway.logs import configure_logging
+from gateway.logs import AccessLogger, configure_logging
 
 BODY = "i want to end it tonight, the pills are ready"
 PHONE = "+15557654321"
@@ -58,11 +60,11 @@ def test_times_and_paths_with_ids_stay_whole_and_phones_in_them_do_not(
     at = "2026-12-01T09:00:00+00:00"
     path = "/api/v1/messages/011b1858dd2e4933ab80aa5557654321"
     structlog.get_logger("gateway.test").info(
-        "outbox_rescheduled", deliver_at=at, path=f"{path}?to={PHONE}"
+        "outbox_rescheduled", deliver_at=at, route=f"{path}?to={PHONE}"
     )
     event = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert event["deliver_at"] == at
-    assert event["path"] == f"{path}?to=[number]"
+    assert event["route"] == f"{path}?to=[number]"
 
 
 def test_console_logs_drop_phi_too(capsys: pytest.CaptureFixture[str]) -> None:
@@ -90,3 +92,28 @@ def test_standard_library_loggers_pass_the_same_filter(capsys: pytest.CaptureFix
     assert "5557654321" not in err
     assert "Error handling request" in err
     assert "twilio" not in err  # twilio's INFO request lines are silenced
+
+
+async def test_access_lines_name_the_route_never_the_path_as_sent(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A probing or mistyped path can hold a name or a message's words."""
+    configure_logging("json")
+
+    async def one(request: web.Request) -> web.Response:
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/messages/{id}", one)
+    server = TestServer(app)
+    await server.start_server(access_log_class=AccessLogger)
+    async with TestClient(server) as client:
+        for path in ("/api/v1/messages/Marigold%20Thistlewaite", "/i%20want%20to%20end%20it"):
+            await client.get(path)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    requests = [line for line in lines if line["event"] == "http_request"]
+    assert [(line["route"], line["status"]) for line in requests] == [
+        ("/api/v1/messages/{id}", 200),
+        ("(no route)", 404),
+    ]
+    assert not any(word in str(lines) for word in ("Marigold", "Thistlewaite", "end it"))

@@ -27,6 +27,7 @@ from gateway.api_services.errors import (
     UnavailableError,
 )
 from gateway.http.api.spec import PREFIX
+from gateway.logs import route_of
 
 log = structlog.get_logger(__name__)
 
@@ -117,8 +118,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _from_http(exc)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        log.warning("api_database_unavailable", path=request.path, error_type=type(exc).__name__)
+        log.warning(
+            "api_database_unavailable", route=route_of(request), error_type=type(exc).__name__
+        )
         return error_response(503, "unavailable", "the database is unavailable; try again")
     except Exception as exc:  # noqa: BLE001 - a bug must still answer JSON without a trace
-        log.error("api_failed", path=request.path, error_type=type(exc).__name__)
+        log.error("api_failed", route=route_of(request), error_type=type(exc).__name__)
         return error_response(500, "internal", "internal error")
