@@ -29,8 +29,19 @@ def _password() -> str | None:
     given = os.environ.get(PASSWORD_VARIABLE)
     if given is not None:
         return given
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Password again: ") != first:
+    if not sys.stdin.isatty():
+        # getpass would fall back to reading stdin with echo, or fail with a traceback.
+        sys.stderr.write(
+            f"gateway user create: no terminal to ask for the password; set {PASSWORD_VARIABLE}\n"
+        )
+        return None
+    try:
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Password again: ")
+    except (EOFError, KeyboardInterrupt):
+        sys.stderr.write("\ngateway user create: no password given\n")
+        return None
+    if again != first:
         sys.stderr.write("gateway user create: the passwords differ\n")
         return None
     return first

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 
 import pytest
 
@@ -51,4 +52,14 @@ def test_bad_accounts_are_refused_and_nothing_is_saved(
     monkeypatch.setenv(PASSWORD_VARIABLE, "a long enough password")
     assert cmd_user_create(_args(email="a@lakeside.example", role="therapist")) == 2
     assert cmd_user_create(_args(email="a@x.example", role="therapist", therapist="nobody")) == 2
+    assert asyncio.run(table_rows(environment, "users")) == []
+
+
+def test_without_a_terminal_or_a_password_variable_the_command_says_what_to_set(
+    environment: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(PASSWORD_VARIABLE, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("typed password\n"))
+    assert cmd_user_create(_args(email="a@lakeside.example", role="admin")) == 2
+    assert PASSWORD_VARIABLE in capsys.readouterr().err
     assert asyncio.run(table_rows(environment, "users")) == []
