@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
@@ -20,6 +20,7 @@ from gateway.db.tables import (
     table_of,
 )
 from gateway.importer import bump_config_version
+from rules.engine import reason_without_reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +117,9 @@ class InboundJob:
                 answers[job.sid] = job.twiml_without_reply
                 quieted.append({"quieted_id": job.message_id, "twiml": job.twiml_without_reply})
                 details = {**decision["details"], "reply": False}
-                reason = decision["reason"] + "; auto-reply already sent in this period"
+                reason = reason_without_reply(decision["reason"])
                 decision = {**decision, "reason": reason, "details": details}
+                job.events = [_with_reason(event, reason) for event in job.events]
             decisions.append(decision)
         if quieted:
             await connection.execute(
@@ -162,6 +164,12 @@ class InboundJob:
             select(AutoReplyRow.message_id).where(AutoReplyRow.message_id.in_(mine))
         )
         return set(mine) - set(won.scalars())
+
+
+def _with_reason(event: AuditEvent, reason: str) -> AuditEvent:
+    if event.action != "message_received" or event.details is None:
+        return event
+    return replace(event, details={**event.details, "reason": reason})
 
 
 async def _stored_answers(connection: AsyncConnection, sids: set[str]) -> dict[str, str]:

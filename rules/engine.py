@@ -40,6 +40,10 @@ HORIZON: Final = timedelta(days=366)
 # fewer auto-replies, so one reply in a burst does not silence the next closed period.
 FLOOD_LIMIT: Final = 5
 FLOOD_REPLIES: Final = 2
+# Reason phrases for a reply sent, or not sent because the period had one already.
+REPLY_SENT: Final = "; auto-reply sent"
+NEW_CONTACT_REPLY_SENT: Final = "; new-contact reply sent"
+ALREADY_REPLIED: Final = "already auto-replied in this period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +109,16 @@ def _auto_reply_block(sms: InboundSms, history: SenderHistory, period: str) -> s
     if history.recent_messages >= FLOOD_LIMIT and history.recent_auto_replies >= FLOOD_REPLIES:
         return "too many messages from this sender in a few minutes"
     if period in history.auto_replied:
-        return "already auto-replied in this period"
+        return ALREADY_REPLIED
     return None
+
+
+def reason_without_reply(reason: str) -> str:
+    """The reason of a decision whose reply was already sent for the same period by another
+    process (this one's history of the sender did not know of it yet)."""
+    return reason.replace(REPLY_SENT, f"; no auto-reply ({ALREADY_REPLIED})").replace(
+        NEW_CONTACT_REPLY_SENT, f"; no new-contact reply ({ALREADY_REPLIED})"
+    )
 
 
 def decide(sms: InboundSms, facts: Facts) -> Decision:
@@ -238,7 +250,7 @@ def _unknown_sender(sms: InboundSms, facts: Facts) -> Decision:
         blocked = _auto_reply_block(sms, facts.history, period)
         if blocked is None:
             effects.append(Reply(fit_reply(practice.new_contact_reply), period))
-            reason = f"unknown sender ({who}): kept in the inbox; new-contact reply sent"
+            reason = f"unknown sender ({who}): kept in the inbox{NEW_CONTACT_REPLY_SENT}"
         else:
             reason = f"unknown sender ({who}): kept in the inbox; no new-contact reply ({blocked})"
     return Decision(
@@ -271,7 +283,7 @@ def _by_hours(sms: InboundSms, facts: Facts, reach: _Reach, flags: list[str]) ->
     effects: list[Effect] = list(_delivery(reach))
     if blocked is None:
         effects.insert(0, Reply(text, period))
-        reason += "; auto-reply sent"
+        reason += REPLY_SENT
     else:
         reason += f"; no auto-reply ({blocked})"
     return _decision(rule, reason, flags, effects, reach)

@@ -425,7 +425,16 @@ async def test_one_new_contact_reply_a_day_also_across_replicas(
     assert "(555) 010-2000" in first
     decisions = {row.message_id: row for row in await table_rows(imported, "decisions")}
     quieted = next(m for m in await messages(imported) if m.sid == second_sid)
-    assert decisions[quieted.id].reason.endswith("auto-reply already sent in this period")
+    # The decision and its audit entry say the reply was not sent, not both.
+    reason = decisions[quieted.id].reason
+    assert reason.endswith("; no new-contact reply (already auto-replied in this period)")
+    assert "reply sent" not in reason
+    [received] = [
+        event
+        for event in await table_rows(imported, "audit_events")
+        if event.action == "message_received" and event.subject == f"message:{quieted.id}"
+    ]
+    assert received.details["reason"] == reason
 
 
 async def test_a_short_code_sender_is_recorded_and_never_auto_replied(

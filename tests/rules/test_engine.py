@@ -17,7 +17,15 @@ from rules.decisions import (
     RecordOptOut,
     RelayToClient,
 )
-from rules.engine import FLOOD_LIMIT, FLOOD_REPLIES, Facts, closed_period, decide
+from rules.engine import (
+    FLOOD_LIMIT,
+    FLOOD_REPLIES,
+    Facts,
+    closed_period,
+    decide,
+    new_contact_period,
+    reason_without_reply,
+)
 from rules.model import Client, InboundSms, Practice, SenderHistory, Therapist
 from rules.schedule import DateRange, Schedule, parse_weekly_hours
 
@@ -188,6 +196,22 @@ def test_one_auto_reply_per_closed_period() -> None:
     assert decision.reply is None
     assert decision.deliver_at == ny(4, 21)
     assert "already auto-replied" in decision.reason
+
+
+def test_a_reply_found_already_sent_is_explained_as_the_rules_would_have() -> None:
+    """Another process replied first for the period: the reason then reads as if this one's
+    history had known it, never "reply sent" beside "already"."""
+    for client, period in (
+        (RILEY, closed_period(ny(4, 21))),
+        (None, new_contact_period(PRACTICE, TUESDAY_20)),
+    ):
+        first = decide(sms("hi", TUESDAY_20), facts(client))
+        replied = SenderHistory(auto_replied=frozenset({period}))
+        known = decide(sms("hi", TUESDAY_20), facts(client, history=replied))
+        assert first.reply is not None
+        assert known.reply is None
+        assert "reply sent" not in reason_without_reply(first.reason)
+        assert reason_without_reply(first.reason) == known.reason
 
 
 def test_a_new_periods_first_auto_reply_goes_after_one_reply_in_a_burst() -> None:
