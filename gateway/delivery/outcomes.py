@@ -17,7 +17,7 @@ from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
 from gateway.delivery.claim import Claim
 from gateway.inbound_job import record_opt_change
 from gateway.outbox import TO_CLIENT_KINDS, TO_THERAPIST_KINDS
-from gateway.status_job import advances
+from gateway.status_job import FORWARD_FAILED, advances
 
 ACTOR: Final = "delivery"
 OPTED_OUT_AT_CARRIER: Final = 21610
@@ -305,7 +305,7 @@ async def record_rejected(
     error = f"twilio {code}" if code is not None else f"http {status}"
     await _release(connection, OutboxRow.id.in_(claim.ids), state="failed", last_error=error)
     await _settle_replies(connection, claim.ids, "failed")
-    await _audit(
+    await _audit_unsent(
         connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": code or status}
     )
     if code != OPTED_OUT_AT_CARRIER:
@@ -341,14 +341,16 @@ async def record_rejected(
     )
     if waiting:
         await _settle_replies(connection, waiting, "cancelled")
-        await _audit(
+        await _audit_unsent(
             connection, now, "send_cancelled", sorted(waiting), {"code": OPTED_OUT_AT_CARRIER}
         )
     return waiting
 
 
 async def _settle_replies(connection: AsyncConnection, ids: Sequence[str], status: str) -> None:
-    """Replies to clients that will never go read as such, not as held or queued."""
+    """Messages whose sends will never go read as such, not as held or queued: a reply to a
+    client reads `status`, a client's message whose forward or notice it was reads
+    `forward_failed`."""
     await connection.execute(
         update(MessageRow)
         .where(
@@ -357,6 +359,42 @@ async def _settle_replies(connection: AsyncConnection, ids: Sequence[str], statu
             MessageRow.status.in_(("queued", "held")),
         )
         .values(status=status, deliver_at=None)
+    )
+    forwarded = select(OutboxRow.message_id).where(
+        OutboxRow.id.in_(ids), OutboxRow.kind.in_(TO_THERAPIST_KINDS)
+    )
+    await connection.execute(
+        update(MessageRow)
+        .where(
+            MessageRow.id.in_(forwarded),
+            MessageRow.direction == "inbound",
+            MessageRow.status.in_(("queued", "held")),
+        )
+        .values(status=FORWARD_FAILED)
+    )
+
+
+async def _audit_unsent(
+    connection: AsyncConnection,
+    now: datetime,
+    action: str,
+    ids: Sequence[str],
+    details: dict[str, JSONValue],
+) -> None:
+    """Audit entries for sends that will not go, each naming its message: an auditor asks
+    which message was not delivered, and the outbox is not theirs to read."""
+    rows = await connection.execute(
+        select(OutboxRow.id, OutboxRow.message_id).where(OutboxRow.id.in_(ids))
+    )
+    message_of = {row_id: message_id for row_id, message_id in rows}
+    await append_events(
+        connection,
+        [
+            AuditEvent(
+                now, ACTOR, action, _subject(row_id), {**details, "message": message_of.get(row_id)}
+            )
+            for row_id in ids
+        ],
     )
 
 
@@ -380,7 +418,9 @@ async def cancel(
 ) -> None:
     await _release(connection, OutboxRow.id.in_(claim.ids), state="cancelled", last_error=reason)
     await _settle_replies(connection, claim.ids, "cancelled")
-    await _audit(connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code})
+    await _audit_unsent(
+        connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code}
+    )
 
 
 async def defer(connection: AsyncConnection, claim: Claim, *, due_at: datetime) -> None:
@@ -456,6 +496,7 @@ async def fail_unreadable(connection: AsyncConnection, claim: Claim, *, now: dat
         state="failed",
         last_error="cannot decrypt",
     )
-    await _audit(
+    await _settle_replies(connection, claim.ids, "failed")
+    await _audit_unsent(
         connection, now, "send_failed", claim.ids, {"kind": claim.kind, "code": "decryption"}
     )

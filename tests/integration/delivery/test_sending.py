@@ -370,3 +370,22 @@ async def test_a_row_whose_record_conflicts_does_not_hold_up_the_queue(
 
     assert (await outbox(db))[behind["id"]].state == "sent"
     assert (await outbox(db))[clashing_id].state != "sent"
+
+
+async def test_a_forward_twilio_refuses_marks_its_message_and_the_audit_names_it(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """The therapist's phone never got it: the inbox says so instead of `queued` for ever, and
+    an auditor can tell which message the failed send carried."""
+    now = clock.now()
+    message_id, outbox_id = await queue_forward(db, vault, "are we still on", at=now)
+    fake.fail_next(1, status=400, code=21211)
+
+    await (await make_worker()).run_once(now)
+
+    assert (await message(db, message_id)).status == "forward_failed"
+    async with db.connect() as connection:
+        [failed] = await connection.execute(
+            select(AuditEventRow).where(AuditEventRow.subject == f"outbox:{outbox_id}")
+        )
+    assert (failed.action, failed.details["message"]) == ("send_failed", message_id)
