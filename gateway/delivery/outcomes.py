@@ -347,10 +347,15 @@ async def record_rejected(
     return waiting
 
 
-async def _settle_replies(connection: AsyncConnection, ids: Sequence[str], status: str) -> None:
+async def _settle_replies(
+    connection: AsyncConnection,
+    ids: Sequence[str],
+    status: str,
+    forward_status: str = FORWARD_FAILED,
+) -> None:
     """Messages whose sends will never go read as such, not as held or queued: a reply to a
     client reads `status`, a client's message whose forward or notice it was reads
-    `forward_failed`."""
+    `forward_status`."""
     await connection.execute(
         update(MessageRow)
         .where(
@@ -370,7 +375,7 @@ async def _settle_replies(connection: AsyncConnection, ids: Sequence[str], statu
             MessageRow.direction == "inbound",
             MessageRow.status.in_(("queued", "held")),
         )
-        .values(status=FORWARD_FAILED)
+        .values(status=forward_status)
     )
 
 
@@ -386,7 +391,7 @@ async def _audit_unsent(
     rows = await connection.execute(
         select(OutboxRow.id, OutboxRow.message_id).where(OutboxRow.id.in_(ids))
     )
-    message_of = {row_id: message_id for row_id, message_id in rows}
+    message_of: dict[str, str | None] = dict(rows.all())
     await append_events(
         connection,
         [
@@ -414,10 +419,18 @@ async def sids_of_others(engine: AsyncEngine, claim: Claim) -> frozenset[str]:
 
 
 async def cancel(
-    connection: AsyncConnection, claim: Claim, *, reason: str, code: str, now: datetime
+    connection: AsyncConnection,
+    claim: Claim,
+    *,
+    reason: str,
+    code: str,
+    now: datetime,
+    forward_status: str = FORWARD_FAILED,
 ) -> None:
+    """The row will not be sent. A client's message it was to forward reads `forward_status`
+    (`received` when the inbox was its only destination after all)."""
     await _release(connection, OutboxRow.id.in_(claim.ids), state="cancelled", last_error=reason)
-    await _settle_replies(connection, claim.ids, "cancelled")
+    await _settle_replies(connection, claim.ids, "cancelled", forward_status)
     await _audit_unsent(
         connection, now, "send_cancelled", claim.ids, {"kind": claim.kind, "code": code}
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.config_cache import ConfigCache
 from gateway.db.tables import OptOutRow
 from gateway.delivery import outcomes
+from gateway.delivery.addressing import Withdrawn, as_configured
 from gateway.delivery.availability import (
     NoOpening,
     NotConfigured,
@@ -53,6 +56,13 @@ class Preparer:
         deferred for want of a send slot, or None."""
         try:
             async with self._out.engine.begin() as connection:
+                directory = self._config.directory if self._config is not None else None
+                if directory is not None:
+                    current = await as_configured(connection, self._out.vault, directory, lead, now)
+                    if isinstance(current, Withdrawn):
+                        await self._withdraw(connection, (lead, *others), current, now)
+                        return None
+                    lead = current
                 if lead.kind in TO_CLIENT_KINDS:
                     opted_out = (
                         await connection.execute(
@@ -72,7 +82,6 @@ class Preparer:
                         self._out.count(lead, "cancelled")
                         log.info("outbox_cancelled", outbox_id=lead.id, kind=lead.kind)
                         return None
-                directory = self._config.directory if self._config is not None else None
                 if lead.held and directory is not None:
                     match availability(directory, lead.therapist_id, lead.client_id, now):
                         case OpensAt(at=at):
@@ -119,3 +128,18 @@ class Preparer:
             log.warning("outbox_claim_lost", outbox_id=lead.id, worker=self._out.worker_id)
             return None
         return lead, sms
+
+    async def _withdraw(
+        self, connection: AsyncConnection, claims: Sequence[Claim], why: Withdrawn, now: datetime
+    ) -> None:
+        for claim in claims:
+            await outcomes.cancel(
+                connection,
+                claim,
+                reason=why.reason,
+                code=why.code,
+                now=now,
+                forward_status="received",
+            )
+            self._out.count(claim, "cancelled")
+        log.info("outbox_withdrawn", outbox_id=claims[0].id, count=len(claims), code=why.code)

@@ -19,6 +19,7 @@ LEE_OWN_PHONE = "+15551230001"
 LEE_ON_CALL = "+15551230002"
 RILEY_ID, RILEY, RILEY_NAME = "c1002", "+15557654322", "Riley M."
 JORDAN_ID, JORDAN = "c1001", "+15557654321"
+CASEY_ID, CASEY = "c2001", "+15557654323"
 
 
 async def insert_rows(engine: AsyncEngine, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -116,9 +117,15 @@ def alert_row(
 
 
 async def queue_relay(
-    engine: AsyncEngine, vault: Vault, text: str, *, at: datetime, to: str = RILEY
+    engine: AsyncEngine,
+    vault: Vault,
+    text: str,
+    *,
+    at: datetime,
+    to: str = RILEY,
+    client_id: str = RILEY_ID,
 ) -> tuple[str, str]:
-    """Dr. Lee's relay to Riley: the outbound message and its outbox row."""
+    """Dr. Lee's relay to Riley (or another client): the outbound message and its outbox row."""
     message = inbound_message(vault, body=text, at=at, sender=to)
     message.update(direction="outbound", sid=None, rule="relay", status="queued")
     row = outbox_row(
@@ -131,7 +138,7 @@ async def queue_relay(
         now=at,
         message_id=message["id"],
         therapist_id=LEE,
-        client_id=RILEY_ID,
+        client_id=client_id,
         details={"held": False},
     )
     await insert_rows(engine, MessageRow, [message])

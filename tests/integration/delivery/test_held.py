@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config_cache import ConfigCache
-from gateway.db.tables import MessageRow, TherapistRow
+from gateway.db.tables import ClientRow, MessageRow, TherapistRow
 from gateway.importer import bump_config_version, replace_time_off
 from gateway.practice_config import Period
 from gateway.vault import Vault
-from rules.notices import digest_text, notify_digest_text
+from rules.notices import digest_text, notify_digest_text, notify_text
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
 from tests.integration.delivery.queue import (
@@ -27,6 +28,7 @@ from tests.integration.delivery.queue import (
     message,
     outbox,
     queue_forward,
+    queue_relay,
 )
 
 NY = ZoneInfo("America/New_York")
@@ -302,3 +304,84 @@ async def test_a_message_held_for_the_inbox_alone_follows_availability(
         "delivery_rescheduled",
         "held_released",
     ]
+
+
+# A held send goes as the configuration stands at its opening ------------------------------
+
+NEW_OWN_PHONE = "+15551230077"
+
+
+async def change_row(
+    db: AsyncEngine, config: ConfigCache, table: Any, key: str, **values: Any
+) -> None:
+    async with db.begin() as connection:
+        await connection.execute(update(table).where(table.id == key).values(**values))
+        await bump_config_version(connection)
+    assert await config.refresh()
+
+
+async def test_a_held_forward_goes_to_the_phone_and_in_the_mode_of_its_opening(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    """Dr. Lee moved to notices and a new phone while it was held: the old phone never gets the
+    text, and no content leaves, as `notify` promises."""
+    message_id, outbox_id = await queue_forward(
+        db, vault, "private words", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await change_row(
+        db,
+        config,
+        TherapistRow,
+        LEE,
+        forward="notify",
+        forward_to_enc=vault.seal("therapists", "forward_to", LEE, NEW_OWN_PHONE),
+        forward_to_index=vault.phone_index(NEW_OWN_PHONE),
+    )
+
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    [sent] = fake.messages
+    assert (sent.to, sent.body) == (NEW_OWN_PHONE, notify_text(RILEY_ID))
+    assert (await outbox(db))[outbox_id].kind == "notify"
+    assert (await message(db, message_id)).status == "forwarded"
+    assert await audit_actions(db, f"outbox:{outbox_id}") == ["send_readdressed", "message_sent"]
+
+
+async def test_a_held_forward_is_withdrawn_when_the_inbox_became_its_only_destination(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    message_id, outbox_id = await queue_forward(
+        db, vault, "private words", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await change_row(db, config, TherapistRow, LEE, forward="none")
+
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    assert fake.messages == []
+    assert (await outbox(db))[outbox_id].state == "cancelled"
+    assert (await message(db, message_id)).status == "received"
+    assert await audit_actions(db, f"outbox:{outbox_id}") == ["send_cancelled"]
+
+
+async def test_a_held_reply_goes_to_the_clients_phone_of_its_opening(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    """Riley changed numbers while a reply waited: the old number may be someone else's now."""
+    _, outbox_id = await queue_relay(db, vault, "see you thursday", at=TUESDAY_EVENING)
+    new_phone = "+15557650088"
+    await change_row(
+        db,
+        config,
+        ClientRow,
+        RILEY_ID,
+        phone_enc=vault.seal("clients", "phone", RILEY_ID, new_phone),
+        phone_index=vault.phone_index(new_phone),
+    )
+
+    await (await make_worker(config=config)).run_once(TUESDAY_EVENING)
+
+    [sent] = fake.messages
+    assert (sent.to, sent.body) == (new_phone, "see you thursday")
+    assert "send_readdressed" in await audit_actions(db, f"outbox:{outbox_id}")

@@ -16,6 +16,8 @@ from gateway.vault import Vault
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
 from tests.integration.delivery.queue import (
+    CASEY,
+    CASEY_ID,
     LEE_ON_CALL,
     RILEY,
     RILEY_NAME,
@@ -57,8 +59,8 @@ async def test_no_phone_number_or_text_reaches_the_logs(
             plain_row(vault, at=now, body="private slow", from_number="+15550004444"),
         ],
     )
-    await opt_out(db, vault, "+15557654999", now)
-    await queue_relay(db, vault, "private to opted out", at=now, to="+15557654999")
+    await opt_out(db, vault, CASEY, now)
+    await queue_relay(db, vault, "private to opted out", at=now, to=CASEY, client_id=CASEY_ID)
     fake.opt_out("+15550002222")
     fake.fail_next(1, status=500)
     sender = TwilioRestSender(fake.account_sid, fake.auth_token, fake.url, timeout=0.5)
