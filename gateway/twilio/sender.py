@@ -142,9 +142,10 @@ _TWILIO_ERRORS: Final[Mapping[int, str]] = {
     21617: "body too long",
 }
 
-# A reconciliation looks at the newest messages between two numbers; far more than one day of
-# traffic between a practice number and one client.
-_RECONCILE_LIMIT: Final = 200
+# A reconciliation reads the newest messages between two numbers, page by page, up to this
+# many: far more than a day of traffic between a practice number and one phone.
+_RECONCILE_LIMIT: Final = 1000
+_RECONCILE_PAGE: Final = 200
 
 
 @dataclass(slots=True)
@@ -395,9 +396,9 @@ class TwilioRestSender:
 
         Returns the oldest matching SID, None when Twilio has none, and raises
         `ReconciliationError` when Twilio cannot be asked. Twilio's timestamps have whole
-        seconds and its own clock, hence the `clock_skew` allowance below `since`. A message
-        still in Twilio's queue can lack a send date and be missed by the date filter: a
-        caller that gets None soon after an `Unknown` may ask again a little later.
+        seconds and its own clock, hence the `clock_skew` allowance below `since`. The list
+        is not filtered by date: a message still in Twilio's queue has no send date, and a
+        date filter would miss it (and the caller would send it again).
         """
         if since.tzinfo is None:
             raise ValueError("since must be timezone-aware")
@@ -410,9 +411,8 @@ class TwilioRestSender:
                 found = await messages.list_async(
                     to=sms.to_number,
                     from_=sms.from_number,
-                    # Twilio filters by GMT date only; the exact instant is checked below.
-                    date_sent_after=earliest.date().isoformat(),
                     limit=_RECONCILE_LIMIT,
+                    page_size=_RECONCILE_PAGE,
                 )
         # TwilioException covers non-200 pages; its message can quote numbers, so it is not
         # chained.

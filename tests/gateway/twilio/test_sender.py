@@ -292,3 +292,17 @@ async def test_dry_run_is_silent_without_echo(capsys: pytest.CaptureFixture[str]
     assert isinstance(outcome, Sent)
     assert capsys.readouterr().err == ""
     assert await dry.find_sent(sms(), datetime(2000, 1, 1, tzinfo=UTC)) == outcome.sid
+
+
+async def test_reconciliation_reads_past_the_first_page(
+    fake: FakeTwilio, sender: TwilioRestSender
+) -> None:
+    """A busy pair of numbers: the message looked for lies behind more than a page of later
+    ones, and a second copy of it would reach the phone."""
+    since = SystemClock().now()
+    lost = await sender.send(sms(body="the one looked for"))
+    for number in range(250):
+        await sender.send(sms(body=f"later notice {number}"))
+    assert isinstance(lost, Sent)
+
+    assert await sender.find_sent(sms(body="the one looked for"), since) == lost.sid
