@@ -20,7 +20,7 @@ from gateway.db.tables import (
     table_of,
 )
 from gateway.importer import bump_config_version
-from rules.engine import reason_without_reply
+from rules.engine import ALREADY_REPLIED, OPTED_OUT, reason_without_reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +113,12 @@ class InboundJob:
         for job in fresh:
             decision = job.decision
             if job.message_id in losers and not job.answered:
-                # Another process already auto-replied to this sender in this period.
+                # Another process already auto-replied to this sender in this period, or took
+                # the sender's STOP moments ago (this one's memory did not know it yet).
                 answers[job.sid] = job.twiml_without_reply
                 quieted.append({"quieted_id": job.message_id, "twiml": job.twiml_without_reply})
                 details = {**decision["details"], "reply": False}
-                reason = reason_without_reply(decision["reason"])
+                reason = reason_without_reply(decision["reason"], losers[job.message_id])
                 decision = {**decision, "reason": reason, "details": details}
                 job.events = [_with_reason(event, reason) for event in job.events]
             decisions.append(decision)
@@ -148,22 +149,48 @@ class InboundJob:
     @staticmethod
     async def _claim_auto_replies(
         connection: AsyncConnection, jobs: Sequence[InboundJob]
-    ) -> set[str]:
-        """Message ids whose auto-reply lost to one sent earlier for the same period."""
+    ) -> dict[str, str]:
+        """Message ids whose auto-reply may not go, with why: the sender opted out, or one was
+        sent earlier for the same period."""
+        claims = [job.auto_reply for job in jobs if job.auto_reply is not None]
+        if not claims:
+            return {}
+        opted_out = set(
+            (
+                await connection.execute(
+                    select(OptOutRow.phone_index).where(
+                        OptOutRow.phone_index.in_({claim["phone_index"] for claim in claims}),
+                        OptOutRow.opted_out,
+                    )
+                )
+            ).scalars()
+        )
+        losers = {
+            str(claim["message_id"]): OPTED_OUT
+            for claim in claims
+            if claim["phone_index"] in opted_out
+        }
         claims = sorted(
-            (job.auto_reply for job in jobs if job.auto_reply is not None),
+            (claim for claim in claims if claim["phone_index"] not in opted_out),
             key=lambda claim: (str(claim["phone_index"]), str(claim["period"])),
         )
         if not claims:
-            return set()
+            return losers
         await connection.execute(
             insert_ignoring_conflicts(connection, table_of(AutoReplyRow)), claims
         )
         mine = [claim["message_id"] for claim in claims]
-        won = await connection.execute(
-            select(AutoReplyRow.message_id).where(AutoReplyRow.message_id.in_(mine))
+        won = set(
+            (
+                await connection.execute(
+                    select(AutoReplyRow.message_id).where(AutoReplyRow.message_id.in_(mine))
+                )
+            ).scalars()
         )
-        return set(mine) - set(won.scalars())
+        losers.update(
+            (str(message_id), ALREADY_REPLIED) for message_id in mine if message_id not in won
+        )
+        return losers
 
 
 def _with_reason(event: AuditEvent, reason: str) -> AuditEvent:

@@ -44,6 +44,7 @@ FLOOD_REPLIES: Final = 2
 REPLY_SENT: Final = "; auto-reply sent"
 NEW_CONTACT_REPLY_SENT: Final = "; new-contact reply sent"
 ALREADY_REPLIED: Final = "already auto-replied in this period"
+OPTED_OUT: Final = "sender opted out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ def _reach(therapist: Therapist, client: Client, at: datetime) -> _Reach:
 def _auto_reply_block(sms: InboundSms, history: SenderHistory, period: str) -> str | None:
     """Why no auto-reply may go to this sender now, or None when one may."""
     if history.opted_out:
-        return "sender opted out"
+        return OPTED_OUT
     if not sms.from_is_phone:
         return "sender is not a phone number"
     if looks_automated(sms.body):
@@ -113,11 +114,12 @@ def _auto_reply_block(sms: InboundSms, history: SenderHistory, period: str) -> s
     return None
 
 
-def reason_without_reply(reason: str) -> str:
-    """The reason of a decision whose reply was already sent for the same period by another
-    process (this one's history of the sender did not know of it yet)."""
-    return reason.replace(REPLY_SENT, f"; no auto-reply ({ALREADY_REPLIED})").replace(
-        NEW_CONTACT_REPLY_SENT, f"; no new-contact reply ({ALREADY_REPLIED})"
+def reason_without_reply(reason: str, blocked: str = ALREADY_REPLIED) -> str:
+    """The reason of a decision whose reply may not go after all, for the reason `blocked`
+    that this process's history of the sender did not know of yet (another process replied
+    for the same period, or took the sender's STOP)."""
+    return reason.replace(REPLY_SENT, f"; no auto-reply ({blocked})").replace(
+        NEW_CONTACT_REPLY_SENT, f"; no new-contact reply ({blocked})"
     )
 
 

@@ -437,6 +437,23 @@ async def test_one_new_contact_reply_a_day_also_across_replicas(
     assert received.details["reason"] == reason
 
 
+async def test_a_stop_taken_by_one_replica_holds_at_once_on_another(
+    imported: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """Replica B's memory has not caught up with the STOP that replica A took: its write finds
+    the opt-out and sends no reply, as the contract wants after an opt-out."""
+    replica_a, replica_b = [await aiohttp_client(make_app(imported, clock)) for _ in range(2)]
+    assert await send_sms(replica_a, STRANGER, LEE_NUMBER, "STOP") == (200, EMPTY)
+    sid = new_sid()
+    assert await send_sms(replica_b, STRANGER, LEE_NUMBER, "do you take new clients", sid) == (
+        200,
+        EMPTY,
+    )
+    decisions = {row.message_id: row for row in await table_rows(imported, "decisions")}
+    quieted = next(m for m in await messages(imported) if m.sid == sid)
+    assert decisions[quieted.id].reason.endswith("; no new-contact reply (sender opted out)")
+
+
 async def test_a_short_code_sender_is_recorded_and_never_auto_replied(
     gateway: Client, imported: Settings
 ) -> None:
