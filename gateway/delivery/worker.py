@@ -326,6 +326,7 @@ class DeliveryWorker:
         directory = self._config.directory if self._config is not None else None
         if directory is None or directory.version == self._config_version:
             return
+        self._metrics.config_version.set(directory.version)
         moved = await follow_availability(self._engine, directory, now)
         moved += await inbox_held.follow_availability(self._engine, directory, now)
         self._config_version = directory.version

@@ -33,7 +33,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    registry = request.app[RUNTIME].metrics.registry
-    response = web.Response(body=generate_latest(registry))
+    runtime = request.app[RUNTIME]
+    directory = runtime.config.directory
+    if directory is not None:
+        runtime.metrics.config_version.set(directory.version)
+    response = web.Response(body=generate_latest(runtime.metrics.registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
