@@ -34,6 +34,9 @@ def serve(settings: Settings, *, host: str, port: int, run_worker: bool) -> None
     app = create_app(settings, Deps(run_worker=run_worker))
     app.on_startup.append(_freeze_startup_objects)
     log.info("gateway_starting", host=host, port=port, env=settings.env, dry_run=settings.dry_run)
+    if settings.env == "production" and settings.dry_run:
+        # Allowed (a staging copy, say), but no one on call hears of a crisis from this process.
+        log.error("production_dry_run", reason_code="no TWILIO_ACCOUNT_SID: nothing is sent")
     web.run_app(
         app,
         host=host,

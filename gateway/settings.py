@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -15,6 +15,10 @@ LogFormat = Literal["console", "json"]
 
 class SettingsError(Exception):
     """Configuration that cannot be used; the message names the variable, never its value."""
+
+
+# A web session's signature is only as strong as its secret.
+MIN_SESSION_SECRET: Final = 16
 
 
 class Settings(BaseSettings):
@@ -83,6 +87,11 @@ class Settings(BaseSettings):
             raise ValueError(f"production requires {', '.join(missing)}")
         if not self.public_url.startswith("https://"):
             raise ValueError("production requires an https:// GATEWAY_PUBLIC_URL")
+        if len(self.secret("session").strip()) < MIN_SESSION_SECRET:
+            raise ValueError(
+                f"production requires a GATEWAY_SESSION_SECRET of {MIN_SESSION_SECRET} characters"
+                " or more"
+            )
         return self
 
     @property

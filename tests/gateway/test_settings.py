@@ -90,3 +90,16 @@ def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) ->
     settings = load_settings()
     assert settings.effective_log_format == "json"
     assert "f" * 32 not in repr(settings)
+
+
+def test_production_refuses_a_session_secret_one_could_guess(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GATEWAY_ENV", "production")
+    monkeypatch.setenv("GATEWAY_PUBLIC_URL", "https://gateway.example.test")
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", "f" * 32)
+    monkeypatch.setenv("GATEWAY_ENCRYPTION_KEYS", new_key())
+    monkeypatch.setenv("GATEWAY_INDEX_KEY", new_key())
+    monkeypatch.setenv("GATEWAY_SESSION_SECRET", "x")
+    with pytest.raises(SettingsError, match="GATEWAY_SESSION_SECRET"):
+        load_settings()
