@@ -4,7 +4,7 @@ An alert that is not reported delivered ten minutes after it was sent is sent on
 the same on-call number; if that one too is not delivered ten minutes later, a copy goes to
 the therapist's own phone (`forward_to`). An alert that Twilio refused, or reported
 undelivered, escalates without waiting; a refused one goes straight to the own phone, as the
-same number would refuse again.
+same number would refuse again. Repeats say so, so that they are not taken for new crises.
 
 Escalation rows get ids derived from the row they escalate, so that workers racing to
 escalate the same alert insert one row between them.
@@ -30,6 +30,7 @@ from gateway.vault import Vault
 log = structlog.get_logger(__name__)
 
 ESCALATE_AFTER: Final = timedelta(minutes=10)
+REPEAT: Final = "Repeat, no delivery report yet: "
 LAST_STEP: Final = 2
 # Alerts older than this are not escalated any more: by then a person has looked, or the
 # problem is not one a further text can fix.
@@ -82,6 +83,9 @@ async def _escalate(
     body = vault.open("outbox", "body", row.id, row.body_enc) if row.body_enc else None
     if body is None:
         return None
+    if not body.startswith(REPEAT):
+        # Read as a repeat of one alert, not as a second crisis.
+        body = REPEAT + body
     new_id = escalation_id(row.id, step)
     values = outbox_row(
         vault,
