@@ -126,8 +126,8 @@ async def send_reply(context: ApiContext, caller: Caller, request: ReplyRequest)
         # Read in the transaction, not from memory: an opt-out a moment ago must already hold.
         if await _opted_out(connection, context.vault.phone_index(client_info.phone)):
             raise ConflictError(
-                f"client {client_info.id} has opted out of texts (they sent STOP); nothing was "
-                "sent. They can opt back in by texting START."
+                f"client {client_info.id} has opted out of texts from the practice number; "
+                "nothing was sent. They can opt back in by texting START."
             )
         timing = _timing(
             directory.therapists[therapist_id], directory.clients[client_info.id], now, request

@@ -313,15 +313,20 @@ async def record_rejected(
     if claim.kind in TO_CLIENT_KINDS:
         # Twilio's opt-out stands until the client texts START (which records the opt-in):
         # what is written to them meanwhile is cancelled before it is sent, and refused.
+        keyword = f"twilio {OPTED_OUT_AT_CARRIER}"
         await record_opt_change(
             connection,
             {
                 "phone_index": claim.to_index,
                 "opted_out": True,
-                "keyword": f"twilio {OPTED_OUT_AT_CARRIER}",
+                "keyword": keyword,
                 "message_id": None,
                 "changed_at": now,
             },
+        )
+        opted_out: dict[str, JSONValue] = {"client": claim.client_id, "keyword": keyword}
+        await append_events(
+            connection, [AuditEvent(now, ACTOR, "opted_out", _subject(claim.id), opted_out)]
         )
     # The carrier refuses everything to this number until the client texts START; alerts go to
     # on-call phones, never to the client, and are left alone.

@@ -141,7 +141,8 @@ async def test_an_opted_out_recipient_fails_once_and_stops_the_rest_of_its_queue
     )
     assert rows[other["id"]].state == "sent"  # other numbers carry on
     assert fake.post_attempts == 2
-    assert await audit_actions(db, f"outbox:{first_id}") == ["send_failed"]
+    # The carrier's opt-out is recorded as the client's, as a STOP would be.
+    assert await audit_actions(db, f"outbox:{first_id}") == ["send_failed", "opted_out"]
     assert await audit_actions(db, f"outbox:{later['id']}") == ["send_cancelled"]
 
 
