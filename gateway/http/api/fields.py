@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 
@@ -57,7 +57,9 @@ Cursor = Annotated[
 ]
 Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_one_line)]
 Note = Annotated[str, Field(max_length=200), AfterValidator(_storable)]
-Flag = Annotated[str, Field(pattern=r"^[a-z_]{1,32}$")]
+# The flags a message can carry; filtering by any other is a mistake worth a 400.
+Flag = Literal["crisis", "after_hours", "unknown_sender", "opt_out"]
+FLAGS: Final[tuple[Flag, ...]] = get_args(Flag)
 SmsText = Annotated[str, Field(min_length=1, max_length=1600), AfterValidator(_storable)]
 Address = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_one_line)]
 

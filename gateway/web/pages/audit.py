@@ -18,12 +18,12 @@ from gateway.api_services.messages import (
     read_message,
 )
 from gateway.http.api import export as export_format
+from gateway.http.api.fields import FLAGS
 from gateway.http.api.parsing import path_id
 from gateway.http.keys import RUNTIME
 from gateway.web.audit_trail import audit_trail
 from gateway.web.page import api_context, display_zone, form, render, require_admin
 
-FLAGS: Final = ("crisis", "after_hours", "unknown_sender", "opt_out")
 SHOWN: Final = 200
 MAX_REASON: Final = 500
 

@@ -55,6 +55,9 @@ async def test_unknown_or_repeated_query_parameters_are_refused(admin: Api) -> N
     assert "clinet" in misspelt.json["error"]["message"]
     assert_json_error(await admin.call("GET", "/messages?flag=crisis&flag=opt_out"), 400)
     assert_json_error(await admin.get("/messages", flag="crisis%"), 400)
+    unknown_flag = await admin.get("/messages", flag="urgent")
+    assert_json_error(unknown_flag, 400)
+    assert "after_hours" in unknown_flag.json["error"]["message"]
 
 
 def preview(**changes: object) -> bytes:
