@@ -194,7 +194,7 @@ class InboundService:
             return
         # The same job may still be on its way to the database (a commit that outlived the
         # webhook's wait): settle it there too.
-        settle_direct_alerts(job.outbox, sent)
+        settle_direct_alerts(job, sent)
         if kept:
             await self._spool.settle_alerts(job.message["id"], sent)
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 
+from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent
 from gateway.crypto import DecryptionError, KeyRing, aad
 from gateway.delivery.direct import DirectAttempt
@@ -99,16 +100,21 @@ def job_from_json(raw: bytes) -> InboundJob:
     )
 
 
-def settle_direct_alerts(rows: list[dict[str, Any]], sent: Mapping[str, DirectAttempt]) -> None:
-    """Mark outbox rows whose alert went out directly: sent, or unknown (to be reconciled with
-    Twilio, never sent blindly again). One `update` per row, so a writer thread that inserts the
-    same rows meanwhile sees either the old row or the settled one."""
-    for row in rows:
+def settle_direct_alerts(job: InboundJob, sent: Mapping[str, DirectAttempt]) -> None:
+    """Mark the job's outbox rows whose alert went out directly: sent (and audited as sent, as
+    the worker's sends are), or unknown (to be reconciled with Twilio, never sent blindly
+    again). One `update` per row, so a writer thread that inserts the same rows meanwhile sees
+    either the old row or the settled one."""
+    for row in job.outbox:
         attempt = sent.get(row["id"])
         if attempt is None:
             continue
         if attempt.sid is not None:
             row.update({"state": "sent", "sid": attempt.sid, "sent_at": attempt.at, "attempts": 1})
+            details: dict[str, JSONValue] = {"kind": "alert", "sid": attempt.sid, "direct": True}
+            job.events.append(
+                AuditEvent(attempt.at, "delivery", "message_sent", f"outbox:{row['id']}", details)
+            )
         else:
             row.update({"state": "unknown", "due_at": attempt.at, "attempts": 1})
 
@@ -150,7 +156,7 @@ class Spool:
             job = self.load(path)
         except (OSError, DecryptionError, ValueError, KeyError):
             return  # already written to the database, or unreadable: nothing to settle
-        settle_direct_alerts(job.outbox, sent)
+        settle_direct_alerts(job, sent)
         await self.save(job)
 
     def pending(self) -> list[Path]:

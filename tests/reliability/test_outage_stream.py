@@ -132,6 +132,13 @@ async def test_a_stream_through_an_outage_is_answered_and_stored_exactly_once(
     assert len([message for message in fake.messages if message.to == LEE_ON_CALL]) == len(
         crisis_sids
     )
+    # And each is on record as sent, the direct ones too.
+    sent = {
+        row.subject
+        for row in await table_rows(settings, "audit_events")
+        if row.action == "message_sent"
+    }
+    assert {f"outbox:{row.id}" for row in alerts} <= sent
 
 
 async def test_with_a_separate_worker_a_crisis_during_an_outage_is_alerted_once(
