@@ -159,6 +159,12 @@ class Spool:
         settle_direct_alerts(job, sent)
         await self.save(job)
 
+    def count(self) -> int:
+        """How many messages wait (no stat: files can go while they are counted)."""
+        if not self._folder.exists():
+            return 0
+        return sum(1 for _ in self._folder.glob(f"*{_SUFFIX}"))
+
     def pending(self) -> list[Path]:
         if not self._folder.exists():
             return []

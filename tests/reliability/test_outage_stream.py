@@ -220,6 +220,12 @@ async def test_the_spool_gauge_counts_what_waits_for_the_database(
         await switch.cut()
         await post_all(client, stream(3, 1))
         await spool_gauge(client, 3.0)
+        # Readiness says writes fail, though the process stays ready for webhooks.
+        ready = await client.get("/readyz")
+        assert ready.status == 200
+        body = await ready.json()
+        assert (body["spooled"], body["database"]) == (3, "unavailable")
         await switch.restore()
         await spool_gauge(client, 0.0)
+        assert (await (await client.get("/readyz")).json())["spooled"] == 0
         await client.close()
