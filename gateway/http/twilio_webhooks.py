@@ -75,6 +75,9 @@ async def inbound_sms(request: web.Request) -> web.Response:
     try:
         twiml = await request.app[RUNTIME].inbound.handle(form)
     except NoPracticeError:
+        if request.app[RUNTIME].config.directory is None:
+            # Never loaded: the database was unreachable at start, with no snapshot to use.
+            return _plain(503, "configuration not loaded yet (database unreachable); retry later")
         return _plain(503, "no practice has been imported yet")
     except NotRecordedError:
         return _plain(503, "the message could not be recorded; retry later")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -517,6 +518,19 @@ async def test_no_practice_imported_yet_answers_503(
     client = await aiohttp_client(make_app(settings, clock))
     status, _ = await send_sms(client, RILEY, LEE_NUMBER, "hello")
     assert status == 503
+
+
+async def test_a_start_without_database_or_snapshot_says_so_in_its_503(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any, tmp_path: Path
+) -> None:
+    """Not "no practice imported": an operator would look in the wrong place."""
+    unreachable = settings.model_copy(
+        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/missing/folder/gateway.db"}
+    )
+    client = await aiohttp_client(make_app(unreachable, clock))
+    status, text = await send_sms(client, RILEY, LEE_NUMBER, "hello")
+    assert status == 503
+    assert "database unreachable" in text
 
 
 async def test_metrics_count_decisions_and_signature_failures(gateway: Client) -> None:
