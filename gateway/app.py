@@ -50,15 +50,13 @@ class Deps:
 async def _drain_spool(runtime: Runtime, delivery: DeliveryThread) -> None:
     """Write spooled messages whenever the database takes them again."""
     while True:
-        waiting = len(runtime.spool.pending())
-        if waiting:
+        if runtime.spool.waiting():
             try:
                 if await runtime.inbound.replay_spool():
                     delivery.wake()
             except (SQLAlchemyError, OSError) as exc:
                 log.warning("spool_replay_waiting", error_type=type(exc).__name__)
-            waiting = len(runtime.spool.pending())
-        runtime.metrics.spool_pending.set(waiting)
+        runtime.metrics.spool_pending.set(runtime.spool.count())
         await asyncio.sleep(SPOOL_RETRY_SECONDS)
 
 

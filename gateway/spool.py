@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -24,11 +25,13 @@ from gateway.audit.store import AuditEvent
 from gateway.crypto import DecryptionError, KeyRing, aad
 from gateway.delivery.direct import DirectAttempt
 from gateway.inbound_job import InboundJob
+from gateway.status_job import StatusJob
 from gateway.writer import GroupWriter
 
 log = structlog.get_logger(__name__)
 
 _SUFFIX = ".spool"
+_STATUS_SUFFIX = ".status"
 
 
 def _encode(value: Any) -> Any:
@@ -127,11 +130,8 @@ class Spool:
     def _aad(self, name: str) -> bytes:
         return aad("spool", "job", name)
 
-    def _save_sync(self, job: InboundJob) -> Path:
+    def _write_durably(self, final: Path, blob: bytes) -> Path:
         self._folder.mkdir(parents=True, exist_ok=True)
-        name = job.message["id"]
-        blob = self._keys.encrypt(job_to_json(job).decode("utf-8"), self._aad(name))
-        final = self._folder / f"{name}{_SUFFIX}"
         temporary = final.with_suffix(".tmp")
         with temporary.open("wb") as handle:
             handle.write(blob)
@@ -145,8 +145,34 @@ class Spool:
             os.close(folder)
         return final
 
+    def _save_sync(self, job: InboundJob) -> Path:
+        name = job.message["id"]
+        blob = self._keys.encrypt(job_to_json(job).decode("utf-8"), self._aad(name))
+        return self._write_durably(self._folder / f"{name}{_SUFFIX}", blob)
+
     async def save(self, job: InboundJob) -> Path:
         return await asyncio.to_thread(self._save_sync, job)
+
+    async def save_status(self, job: StatusJob) -> Path:
+        """A delivery status callback the database could not take: Twilio does not send it
+        again, and a lost "delivered" would repeat a crisis alert. It holds no content or
+        number (a SID, a status, an error code), so it is kept in plain JSON."""
+        record = {"sid": job.sid, "status": job.status, "code": job.error_code}
+        blob = json.dumps({**record, "at": job.at.isoformat()}).encode("utf-8")
+        # One file per SID and status: Twilio's own repeats overwrite each other.
+        name = hashlib.sha256(f"{job.sid}/{job.status}".encode()).hexdigest()[:32]
+        return await asyncio.to_thread(
+            self._write_durably, self._folder / f"{name}{_STATUS_SUFFIX}", blob
+        )
+
+    def waiting(self) -> int:
+        """Messages and status callbacks the database has yet to take."""
+        return self.count() + len(self._statuses())
+
+    def _statuses(self) -> list[Path]:
+        if not self._folder.exists():
+            return []
+        return list(self._folder.glob(f"*{_STATUS_SUFFIX}"))
 
     async def settle_alerts(self, message_id: str, sent: Mapping[str, DirectAttempt]) -> None:
         """Record in a spooled message that some of its crisis alerts already went out directly,
@@ -184,6 +210,22 @@ class Spool:
                 log.error("spool_entry_unreadable", error_type=type(exc).__name__)
                 continue
             await writer.submit(job)
+            path.unlink(missing_ok=True)
+            written += 1
+        # After the messages: a status may be for an alert one of them carried.
+        for path in self._statuses():
+            try:
+                record = json.loads(path.read_bytes())
+                status = StatusJob(
+                    str(record["sid"]),
+                    str(record["status"]),
+                    record["code"] if isinstance(record["code"], int) else None,
+                    datetime.fromisoformat(record["at"]),
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("spool_entry_unreadable", error_type=type(exc).__name__)
+                continue
+            await writer.submit(status)
             path.unlink(missing_ok=True)
             written += 1
         if written:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qsl
 
+import structlog
 from aiohttp import web
 
 from gateway.http.keys import RUNTIME
@@ -17,6 +18,7 @@ from gateway.inbound_record import InboundSmsForm
 from gateway.status_job import StatusJob
 from gateway.twilio.twiml import CONTENT_TYPE
 
+log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 FORM = "application/x-www-form-urlencoded"
@@ -98,7 +100,11 @@ async def status_callback(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
     job = StatusJob(sid, status, int(code) if code.isdigit() else None, runtime.clock.now())
     try:
-        await request.app[RUNTIME].writer.submit(job)
-    except Exception:  # noqa: BLE001 - Twilio retries a failed callback; never a 500
-        return _plain(503, "status not recorded; retry later")
+        await runtime.writer.submit(job)
+    except Exception as exc:  # noqa: BLE001 - the database is away: spooled, never a 500
+        log.warning("status_spooled", error_type=type(exc).__name__)
+        try:
+            await runtime.spool.save_status(job)
+        except OSError:
+            return _plain(503, "status not recorded; retry later")
     return web.Response(status=204)

@@ -20,7 +20,7 @@ from gateway.vault import Vault
 from tests.integration.conftest import LEE_NUMBER, RILEY, import_practice, make_app, table_rows
 from tests.support.clock import FixedClock
 from tests.support.tcp_proxy import TcpProxy
-from tests.support.twilio_client import new_sid, send_sms
+from tests.support.twilio_client import new_sid, post_signed, send_sms
 
 CRISIS = "i want to kill myself tonight"
 ORDINARY = "can we move thursday to 3pm"
@@ -97,6 +97,29 @@ async def test_an_outage_answers_crisis_and_ordinary_messages_and_stores_each_on
     assert len(alerts) == 1
     audit = [row.action for row in await table_rows(settings, "audit_events")]
     assert audit.count("message_received") == 2
+
+
+async def test_a_status_callback_during_an_outage_is_kept_and_recorded_when_it_returns(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """Twilio does not send a callback again: a lost "delivered" would repeat a crisis alert."""
+    await import_practice(settings)
+    callback = {"MessageSid": "SM" + "5" * 32, "MessageStatus": "delivered", "ErrorCode": ""}
+    async with outage(settings) as (reachable, switch):
+        client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
+        await switch.cut()
+        assert (await post_signed(client, "/twilio/status", callback)).status == 204
+        assert (await post_signed(client, "/twilio/status", callback)).status == 204
+        assert len(list(reachable.spool_dir.glob("*.status"))) == 1
+        await switch.restore()
+        for _ in range(150):
+            if not list(reachable.spool_dir.glob("*.status")):
+                break
+            await asyncio.sleep(0.1)
+        await client.close()
+
+    [event] = await table_rows(settings, "status_events")
+    assert (event.sid, event.status) == (callback["MessageSid"], "delivered")
 
 
 async def test_with_neither_database_nor_spool_only_crisis_messages_are_answered(
