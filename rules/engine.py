@@ -312,9 +312,9 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
             therapist_ids=own,
         )
 
+    mine = sorted(client.id for client in facts.clients.values() if client.therapist_id in own)
+    example = f"#{mine[0]}" if mine else "#HANDLE"
     if request is None:
-        mine = sorted(client.id for client in facts.clients.values() if client.therapist_id in own)
-        example = f"#{mine[0]}" if mine else "#HANDLE"
         return refuse(
             "no #handle",
             "Not sent. To reply to a client from this phone, start with their handle, "
@@ -322,9 +322,11 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
         )
     matches = _clients_by_handle(facts, request.handle, own)
     if not matches:
+        # Not echoed: what was typed may be a name, and the answer is stored as sent.
         return refuse(
             "unknown handle",
-            f"Not sent: #{request.handle} is not one of your clients. Nothing was sent.",
+            "Not sent: that handle is not one of your clients. Use the handle shown in "
+            f"forwards, e.g. {example} Your text.",
         )
     if len(matches) > 1:
         handles = " or ".join(f"#{c.id}" for c in sorted(matches, key=lambda c: c.id))

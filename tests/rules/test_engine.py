@@ -334,6 +334,14 @@ def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> No
     assert decision.reply is not None
 
 
+def test_an_unknown_handle_is_not_echoed_back() -> None:
+    """What was typed may be a client's name, and the answer is stored as it was sent."""
+    decision = decide(sms("#Marigold see you", TUESDAY_10), facts(None, relay_therapists=("lee",)))
+    assert decision.reply is not None
+    assert "Marigold" not in decision.reply
+    assert "#c1001" in decision.reply
+
+
 def test_the_relay_explanation_shows_a_handle_of_the_therapists_own() -> None:
     okafors = decide(sms("hi", TUESDAY_10), facts(None, relay_therapists=("okafor",)))
     assert okafors.reply == (
