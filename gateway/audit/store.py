@@ -8,7 +8,7 @@ write lock (every transaction there begins IMMEDIATE, see gateway.db.engine).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final
 
@@ -49,6 +49,17 @@ async def read_head(connection: AsyncConnection) -> tuple[int, str]:
         )
     ).first()
     return (0, GENESIS_HASH) if row is None else (row.seq, row.hash)
+
+
+async def append_each(
+    connection: AsyncConnection,
+    event: AuditEvent,
+    subjects: Sequence[str],
+) -> list[AuditRecord]:
+    """`event` once for each of `subjects`."""
+    return await append_events(
+        connection, [replace(event, subject=subject) for subject in subjects]
+    )
 
 
 async def append_events(

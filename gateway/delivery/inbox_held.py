@@ -15,7 +15,7 @@ from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import JSONValue
-from gateway.audit.store import AuditEvent, append_events
+from gateway.audit.store import AuditEvent, append_each, append_events
 from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OutboxRow
 from gateway.delivery.availability import NoOpening, OpensAt, ReachableNow, availability
@@ -88,7 +88,8 @@ async def _release(connection: AsyncConnection, ids: Sequence[str], now: datetim
         .returning(MessageRow.id)
     )
     released = sorted(result.scalars())
-    await _audit(connection, now, "held_released", released, {"forward": "none"})
+    event = AuditEvent(now, ACTOR, "held_released", None, {"forward": "none"})
+    await append_each(connection, event, [f"message:{mid}" for mid in released])
     return len(released)
 
 
@@ -104,17 +105,8 @@ async def _move(
     if result.first() is None:
         return 0
     at: JSONValue = deliver_at.isoformat() if deliver_at else None
-    await _audit(connection, now, "delivery_rescheduled", [message_id], {"deliver_at": at})
-    return 1
-
-
-async def _audit(
-    connection: AsyncConnection,
-    now: datetime,
-    action: str,
-    ids: Sequence[str],
-    details: dict[str, JSONValue],
-) -> None:
-    await append_events(
-        connection, [AuditEvent(now, ACTOR, action, f"message:{mid}", details) for mid in ids]
+    event = AuditEvent(
+        now, ACTOR, "delivery_rescheduled", f"message:{message_id}", {"deliver_at": at}
     )
+    await append_events(connection, [event])
+    return 1

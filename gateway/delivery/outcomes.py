@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, CursorResult, bindparam, or_, select, upda
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import JSONValue
-from gateway.audit.store import AuditEvent, append_events
+from gateway.audit.store import AuditEvent, append_each, append_events
 from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
 from gateway.delivery.claim import Claim
@@ -36,8 +36,8 @@ async def _audit(
     ids: Sequence[str],
     details: dict[str, JSONValue],
 ) -> None:
-    await append_events(
-        connection, [AuditEvent(now, ACTOR, action, _subject(row_id), details) for row_id in ids]
+    await append_each(
+        connection, AuditEvent(now, ACTOR, action, None, details), [_subject(i) for i in ids]
     )
 
 
