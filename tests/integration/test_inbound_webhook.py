@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,6 +28,7 @@ from tests.integration.conftest import (
     table_rows,
 )
 from tests.support.clock import FixedClock
+from tests.support.ports import closed_port
 from tests.support.twilio_client import (
     PUBLIC_URL,
     new_sid,
@@ -521,12 +521,12 @@ async def test_no_practice_imported_yet_answers_503(
 
 
 async def test_a_start_without_database_or_snapshot_says_so_in_its_503(
-    settings: Settings, clock: FixedClock, aiohttp_client: Any, tmp_path: Path
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
 ) -> None:
     """Not "no practice imported": an operator would look in the wrong place."""
-    unreachable = settings.model_copy(
-        update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/missing/folder/gateway.db"}
-    )
+    # A server that refuses at once, whichever database the suite runs on.
+    nowhere = f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port()}/gateway"
+    unreachable = settings.model_copy(update={"database_url": nowhere})
     client = await aiohttp_client(make_app(unreachable, clock))
     status, text = await send_sms(client, RILEY, LEE_NUMBER, "hello")
     assert status == 503

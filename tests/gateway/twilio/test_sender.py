@@ -4,7 +4,6 @@ import asyncio
 import gc
 import io
 import logging
-import socket
 import warnings
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from gateway.twilio.sender import (
     is_final,
 )
 from tests.fakes.twilio_api import FakeTwilio
+from tests.support.ports import closed_port
 
 PRACTICE = "+15550009999"
 CLIENT = "+15557654321"
@@ -35,13 +35,6 @@ CALLBACK = "http://127.0.0.1:8080/twilio/status"
 
 def sms(to: str = CLIENT, body: str = BODY) -> OutboundSms:
     return OutboundSms(from_number=PRACTICE, to_number=to, body=body, status_callback=CALLBACK)
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -15,6 +13,7 @@ from gateway.simulate import NO_REPLY, SimulatedSms, describe, post_sms
 from tests.conftest import AUTH_TOKEN
 from tests.integration.admin.conftest import run_cli, run_cli_beside, use_settings
 from tests.integration.conftest import EXAMPLE, JORDAN, LEE_NUMBER, STRANGER, table_rows
+from tests.support.ports import closed_port
 
 Client = TestClient[web.Request, web.Application]
 Capture = pytest.CaptureFixture[str]
@@ -28,13 +27,6 @@ def new_contact_reply() -> str:
     reply = parse_practice_file(EXAMPLE).practice.new_contact_reply
     assert reply is not None
     return reply
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 async def test_an_unknown_sender_gets_the_new_contact_reply(
