@@ -37,6 +37,10 @@ log = structlog.get_logger(__name__)
 # How long a webhook waits for its batch's commit before it spools instead: well inside
 # Twilio's 15-second webhook timeout.
 COMMIT_TIMEOUT: Final = 5.0
+# A crisis message waits less: its reply and alert go from the spool rather than seconds late
+# while the database is locked or away. (A commit that outlives the wait still lands; the
+# spooled copy is then a duplicate, and at worst the alert goes twice.)
+CRISIS_COMMIT_TIMEOUT: Final = 2.0
 
 # Sends crisis alerts straight to Twilio while the outbox cannot be written; returns the
 # attempts that may have reached Twilio, by outbox row id.
@@ -154,7 +158,10 @@ class InboundService:
     async def _record(self, job: InboundJob, decision: Decision) -> str:
         try:
             # asyncio.timeout, unlike wait_for, needs no task of its own per message.
-            async with asyncio.timeout(self._commit_timeout):
+            wait = self._commit_timeout
+            if decision.crisis is not None:
+                wait = min(wait, CRISIS_COMMIT_TIMEOUT)
+            async with asyncio.timeout(wait):
                 result: InboundResult = await self._writer.submit(job)
         except (SQLAlchemyError, OSError, TimeoutError, WriterClosedError) as exc:
             return await self._keep_locally(job, decision, exc)

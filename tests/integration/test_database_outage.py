@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from gateway.inbound import COMMIT_TIMEOUT
 from gateway.settings import Settings
 from gateway.vault import Vault
 from tests.integration.conftest import LEE_NUMBER, RILEY, import_practice, make_app, table_rows
@@ -97,6 +99,24 @@ async def test_an_outage_answers_crisis_and_ordinary_messages_and_stores_each_on
     assert len(alerts) == 1
     audit = [row.action for row in await table_rows(settings, "audit_events")]
     assert audit.count("message_received") == 2
+
+
+async def test_a_crisis_reply_waits_less_for_the_database_than_other_messages(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """With the database locked (SQLite) or cut off, the crisis reply goes from the spool
+    before the wait that other messages get is over."""
+    await import_practice(settings)
+    async with outage(settings) as (reachable, switch):
+        client = await aiohttp_client(make_app(reachable, clock, commit_timeout=COMMIT_TIMEOUT))
+        await switch.cut()
+        started = time.monotonic()
+        status, twiml = await send_sms(client, RILEY, LEE_NUMBER, CRISIS)
+        waited = time.monotonic() - started
+        await switch.restore()
+        await client.close()
+    assert (status, "988" in twiml) == (200, True)
+    assert waited < COMMIT_TIMEOUT
 
 
 async def test_a_status_callback_during_an_outage_is_kept_and_recorded_when_it_returns(
