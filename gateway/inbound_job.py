@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.store import AuditEvent
@@ -19,6 +18,8 @@ from gateway.db.tables import (
     OutboxRow,
     table_of,
 )
+from gateway.db.upserts import insert_ignoring_conflicts
+from gateway.delivery.outcomes import record_opt_change
 from gateway.importer import bump_config_version
 from rules.engine import ALREADY_REPLIED, OPTED_OUT, reason_without_reply
 
@@ -36,17 +37,6 @@ class Duplicate:
 
 
 InboundResult = Stored | Duplicate
-
-
-def upsert_insert(connection: AsyncConnection, table: Any) -> Any:
-    """An INSERT that can take ON CONFLICT clauses, in the connection's dialect."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
-def insert_ignoring_conflicts(connection: AsyncConnection, table: Any) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in the connection's dialect."""
-    return upsert_insert(connection, table).on_conflict_do_nothing()
 
 
 @dataclass(slots=True)
@@ -141,7 +131,7 @@ class InboundJob:
             key=lambda change: str(change["phone_index"]),
         )
         for change in opt_changes:
-            await record_opt_change(connection, change)
+            await record_opt_change(connection, change, now=change["changed_at"])
         if opt_changes:
             # Every process keeps opt-out state in memory with the configuration.
             await bump_config_version(connection)
@@ -206,18 +196,3 @@ async def _stored_answers(connection: AsyncConnection, sids: set[str]) -> dict[s
         select(MessageRow.sid, MessageRow.twiml).where(MessageRow.sid.in_(sids))
     )
     return {sid: twiml for sid, twiml in stored.all() if sid is not None and twiml is not None}
-
-
-async def record_opt_change(connection: AsyncConnection, change: dict[str, Any]) -> None:
-    """The opt-out state of one phone (`phone_index`, `opted_out`, `keyword`, `message_id`,
-    `changed_at`), inserted or replaced."""
-    table = table_of(OptOutRow)
-    statement = upsert_insert(connection, table).values(change)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.phone_index],
-        set_={
-            key: statement.excluded[key]
-            for key in ("opted_out", "keyword", "message_id", "changed_at")
-        },
-    )
-    await connection.execute(statement)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.store import AuditEvent
 from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
-from gateway.inbound_job import insert_ignoring_conflicts
+from gateway.db.upserts import insert_ignoring_conflicts
 from gateway.outbox import TO_THERAPIST_KINDS
 
 FINAL: Final = frozenset({"delivered", "undelivered", "failed", "canceled", "read"})

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.audit.store import AuditEvent, append_events
 from gateway.db.engine import reader
 from gateway.db.tables import OutboxRow, TherapistRow
-from gateway.inbound_job import insert_ignoring_conflicts
+from gateway.db.upserts import insert_ignoring_conflicts
 from gateway.outbox import outbox_row
 from gateway.vault import Vault
 

@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_each, append_events
 from gateway.db.engine import reader
-from gateway.db.tables import MessageRow, OutboxRow, StatusEventRow
+from gateway.db.tables import MessageRow, OptOutRow, OutboxRow, StatusEventRow, table_of
+from gateway.db.upserts import upsert_insert
 from gateway.delivery.claim import Claim
-from gateway.inbound_job import record_opt_change
 from gateway.outbox import TO_CLIENT_KINDS, TO_THERAPIST_KINDS
 from gateway.status_job import FORWARD_FAILED, advances
 
@@ -310,32 +310,63 @@ async def record_rejected(
     )
     if code != OPTED_OUT_AT_CARRIER:
         return []
-    if claim.kind in TO_CLIENT_KINDS:
-        # Twilio's opt-out stands until the client texts START (which records the opt-in):
-        # what is written to them meanwhile is cancelled before it is sent, and refused.
-        keyword = f"twilio {OPTED_OUT_AT_CARRIER}"
-        await record_opt_change(
-            connection,
-            {
-                "phone_index": claim.to_index,
-                "opted_out": True,
-                "keyword": keyword,
-                "message_id": None,
-                "changed_at": now,
-            },
-        )
-        opted_out: dict[str, JSONValue] = {"client": claim.client_id, "keyword": keyword}
-        await append_events(
-            connection, [AuditEvent(now, ACTOR, "opted_out", _subject(claim.id), opted_out)]
-        )
-    # The carrier refuses everything to this number until the client texts START; alerts go to
-    # on-call phones, never to the client, and are left alone.
+    if claim.kind not in TO_CLIENT_KINDS:
+        # The carrier refuses everything to this number until it texts START.
+        return await _cancel_waiting(connection, claim.to_index, now, OPTED_OUT_AT_CARRIER)
+    # Twilio's opt-out stands until the client texts START (which records the opt-in): what is
+    # written to them meanwhile is cancelled before it is sent, and refused.
+    keyword = f"twilio {OPTED_OUT_AT_CARRIER}"
+    opted_out: dict[str, JSONValue] = {"client": claim.client_id, "keyword": keyword}
+    await append_events(
+        connection, [AuditEvent(now, ACTOR, "opted_out", _subject(claim.id), opted_out)]
+    )
+    change = {
+        "phone_index": claim.to_index,
+        "opted_out": True,
+        "keyword": keyword,
+        "message_id": None,
+        "changed_at": now,
+    }
+    return await record_opt_change(connection, change, now=now, code=OPTED_OUT_AT_CARRIER)
+
+
+async def record_opt_change(
+    connection: AsyncConnection,
+    change: dict[str, Any],
+    *,
+    now: datetime,
+    code: int | str = "opted_out",
+) -> list[str]:
+    """The opt-out state of one phone (`phone_index`, `opted_out`, `keyword`, `message_id`,
+    `changed_at`), inserted or replaced. An opt-out cancels what waits to be sent to that phone
+    (replies held to an opening too: an opt-in before then must not bring them back); returns
+    the ids of the rows cancelled."""
+    table = table_of(OptOutRow)
+    statement = upsert_insert(connection, table).values(change)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.phone_index],
+        set_={
+            key: statement.excluded[key]
+            for key in ("opted_out", "keyword", "message_id", "changed_at")
+        },
+    )
+    await connection.execute(statement)
+    if not change["opted_out"]:
+        return []
+    return await _cancel_waiting(connection, str(change["phone_index"]), now, code)
+
+
+async def _cancel_waiting(
+    connection: AsyncConnection, to_index: str, now: datetime, code: int | str
+) -> list[str]:
+    """Cancels the rows waiting to be sent to a phone that opted out. Crisis alerts go to
+    on-call phones, never to a client, and are left alone."""
     waiting = list(
         (
             await connection.execute(
                 update(OutboxRow)
                 .where(
-                    OutboxRow.to_index == claim.to_index,
+                    OutboxRow.to_index == to_index,
                     OutboxRow.state == "pending",
                     OutboxRow.kind != "alert",
                 )
@@ -346,9 +377,7 @@ async def record_rejected(
     )
     if waiting:
         await _settle_replies(connection, waiting, "cancelled")
-        await _audit_unsent(
-            connection, now, "send_cancelled", sorted(waiting), {"code": OPTED_OUT_AT_CARRIER}
-        )
+        await _audit_unsent(connection, now, "send_cancelled", sorted(waiting), {"code": code})
     return waiting
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import ScheduledJobRow
-from gateway.inbound_job import insert_ignoring_conflicts
+from gateway.db.upserts import insert_ignoring_conflicts
 
 
 async def claim_run(engine: AsyncEngine, name: str, now: datetime, period: timedelta) -> bool:

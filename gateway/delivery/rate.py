@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.db.tables import SendSlotRow
-from gateway.inbound_job import insert_ignoring_conflicts
+from gateway.db.upserts import insert_ignoring_conflicts
 
 # Attempts at pushing the slot back for an alert while other workers move it too.
 _ALERT_ATTEMPTS: Final = 5

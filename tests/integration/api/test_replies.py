@@ -120,6 +120,22 @@ async def test_an_opted_out_client_gets_nothing(
     assert await outbound_messages(imported) == []
 
 
+async def test_a_held_reply_is_cancelled_when_the_client_opts_out_and_stays_so(
+    gateway: Client, lee: Api, imported: Settings, clock: FixedClock
+) -> None:
+    """An opt-in before the opening must not bring back what was written before the STOP."""
+    clock.at = at_ny(12, 1, 20)
+    answer = await lee.post("/messages", {"client": "c1002", "body": "Answering tomorrow."})
+    assert answer.json["status"] == "held"
+    await send_sms(gateway, RILEY, LEE_NUMBER, "STOP")
+    await send_sms(gateway, RILEY, LEE_NUMBER, "START")
+
+    [row] = await replies_in_outbox(imported)
+    assert (row.state, row.last_error) == ("cancelled", "recipient opted out")
+    [message] = await outbound_messages(imported)
+    assert (message.status, message.deliver_at) == ("cancelled", None)
+
+
 async def test_another_therapists_client_is_not_found(lee: Api, imported: Settings) -> None:
     for client in ("c2001", "nobody"):
         answer = await lee.post("/messages", {"client": client, "body": "Hi"})
