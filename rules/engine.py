@@ -28,7 +28,7 @@ from rules.decisions import (
     Rule,
 )
 from rules.hours import OpenState, is_open, next_opening
-from rules.keywords import Keyword, carrier_keyword, looks_automated, parse_relay
+from rules.keywords import Keyword, carrier_keyword, looks_automated, parse_relay, visible
 from rules.model import Client, InboundSms, Practice, SenderHistory, Therapist
 from rules.replies import after_hours_reply, crisis_reply, fit_reply, help_reply, no_opening_reply
 from rules.wording import describe_opening
@@ -314,6 +314,11 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
 
     mine = sorted(client.id for client in facts.clients.values() if client.therapist_id in own)
     example = f"#{mine[0]}" if mine else "#HANDLE"
+    if request is not None and not visible(request.text):
+        return refuse(
+            "nothing to send after the handle",
+            f"Not sent: there was nothing to send after the handle, e.g. {example} Your text.",
+        )
     if request is None:
         return refuse(
             "no #handle",

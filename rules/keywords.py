@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -28,7 +29,16 @@ def carrier_keyword(body: str) -> tuple[Keyword, str] | None:
     return None
 
 
-_RELAY: Final = re.compile(r"\s*#([A-Za-z0-9][A-Za-z0-9_.-]{0,63})[\s:,]+(\S.*)", re.DOTALL)
+# "#c1001 text", "#c1001: text" or "#c1001, text": one colon or comma may end the handle;
+# everything after the separator is the text, as typed (":) see you" keeps its smile).
+_RELAY: Final = re.compile(r"\s*#([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:[:,]\s*|\s+)(\S.*)", re.DOTALL)
+# Separators, controls, and format characters such as the zero-width space: nothing to read.
+_INVISIBLE: Final = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+
+def visible(text: str) -> bool:
+    """Whether `text` has anything a reader would see."""
+    return any(unicodedata.category(char) not in _INVISIBLE for char in text)
 
 
 @dataclass(frozen=True, slots=True)

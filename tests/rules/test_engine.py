@@ -324,6 +324,7 @@ def test_a_relay_outside_contact_hours_is_held() -> None:
         ("see you tuesday", "no #handle"),
         ("#c9999 hello", "unknown handle"),
         ("#c2001 hello", "unknown handle"),  # another therapist's client
+        ("#c1002 \u3000\u200b", "nothing to send"),  # only invisible characters
     ],
 )
 def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> None:
@@ -340,6 +341,22 @@ def test_an_unknown_handle_is_not_echoed_back() -> None:
     assert decision.reply is not None
     assert "Marigold" not in decision.reply
     assert "#c1001" in decision.reply
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ("#c1002 :) see you", ":) see you"),
+        ("#c1002 , fine", ", fine"),
+        ("#c1002: see you", "see you"),
+        ("#c1002, see you", "see you"),
+        ("#c1002 ...ok", "...ok"),
+    ],
+)
+def test_a_relay_sends_exactly_what_follows_the_handle(body: str, text: str) -> None:
+    decision = decide(sms(body, TUESDAY_10), facts(None, relay_therapists=("lee",)))
+    [relay] = [effect for effect in decision.effects if isinstance(effect, RelayToClient)]
+    assert relay.text == text
 
 
 def test_the_relay_explanation_shows_a_handle_of_the_therapists_own() -> None:

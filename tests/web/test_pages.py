@@ -112,6 +112,18 @@ async def test_an_urgent_reply_needs_a_reason(pages: Browser, imported: Settings
     assert await table_rows(imported, "outbox") == []
 
 
+async def test_a_reply_with_nothing_to_read_or_too_long_is_refused(
+    pages: Browser, imported: Settings
+) -> None:
+    await pages.sign_in(OKAFOR_EMAIL)
+    for body in ("\u00a0\u3000\u200b", "\U0001f642" * 801):
+        token = await pages.form_token("/inbox/c2001")
+        page = await pages.post("/inbox/c2001/reply", {"body": body}, csrf=token)
+        assert page.status == 400
+        assert 'id="body-error"' in page.text
+    assert await table_rows(imported, "outbox") == []
+
+
 async def test_pages_for_admins_are_refused_to_therapists(pages: Browser) -> None:
     await pages.sign_in(LEE_EMAIL)
     assert (await pages.get("/audit")).status == 403

@@ -11,12 +11,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 
 from gateway.api_services.instants import parse_instant
 from gateway.api_services.paging import MAX_LIMIT
+from rules.keywords import visible
 
 IDENTIFIER_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SINCE: Final = "From this instant on (inclusive); ISO 8601 with an offset"
 UNTIL: Final = "Before this instant (exclusive); ISO 8601 with an offset"
 # C0 controls and DEL; a body may still hold line breaks and tabs.
-_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Twilio's limit counts UTF-16 code units: an emoji takes two.
+_MAX_SMS_UNITS: Final = 1600
 _LINE_BREAK: Final = re.compile(r"[\t\n\r]")
 
 
@@ -27,6 +30,24 @@ def _storable(text: str) -> str:
         raise ValueError("is not valid Unicode text") from None
     if _CONTROL.search(text):
         raise ValueError("holds control characters")
+    return text
+
+
+def sms_text_problem(text: str) -> str | None:
+    """What keeps `text` from being sent as one SMS, or None (the API and the web pages)."""
+    if _CONTROL.search(text):
+        return "holds control characters"
+    if not visible(text):
+        return "has nothing to read (only spaces or invisible characters)"
+    if len(text.encode("utf-16-le")) // 2 > _MAX_SMS_UNITS:
+        return f"is longer than an SMS may be ({_MAX_SMS_UNITS} characters, emoji count two)"
+    return None
+
+
+def _sms_text(text: str) -> str:
+    problem = sms_text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return text
 
 
@@ -60,7 +81,9 @@ Note = Annotated[str, Field(max_length=200), AfterValidator(_storable)]
 # The flags a message can carry; filtering by any other is a mistake worth a 400.
 Flag = Literal["crisis", "after_hours", "unknown_sender", "opt_out"]
 FLAGS: Final[tuple[Flag, ...]] = get_args(Flag)
-SmsText = Annotated[str, Field(min_length=1, max_length=1600), AfterValidator(_storable)]
+SmsText = Annotated[
+    str, Field(min_length=1, max_length=1600), AfterValidator(_storable), AfterValidator(_sms_text)
+]
 Address = Annotated[str, Field(min_length=1, max_length=32), AfterValidator(_one_line)]
 
 

@@ -10,12 +10,13 @@ from aiohttp import web
 from gateway.api_services import replies
 from gateway.api_services.errors import ConflictError, InvalidInputError
 from gateway.api_services.messages import MessageFilter, list_messages
+from gateway.http.api.fields import sms_text_problem
 from gateway.http.api.parsing import path_id
 from gateway.web.conversation import read_conversation
 from gateway.web.page import api_context, display_zone, form, render, require_therapist
+from rules.keywords import visible
 
 RECENT: Final = 100
-MAX_BODY: Final = 1600
 MAX_REASON: Final = 500
 
 Errors = dict[str, str]
@@ -73,10 +74,11 @@ async def reply(request: web.Request) -> web.StreamResponse:
     urgent = fields.get("urgent") == "on"
     reason = fields.get("reason", "").strip()
     errors: Errors = {}
-    if not body.strip():
+    problem = sms_text_problem(body)
+    if not visible(body):
         errors["body"] = "Write the message first."
-    elif len(body) > MAX_BODY:
-        errors["body"] = f"A text message holds at most {MAX_BODY} characters."
+    elif problem is not None:
+        errors["body"] = f"The message {problem}."
     if urgent and not reason:
         errors["reason"] = "An urgent message needs a reason (it is kept in the audit log)."
     elif len(reason) > MAX_REASON or "\n" in reason:

@@ -162,6 +162,10 @@ async def test_a_reply_body_is_checked(lee: Api, imported: Settings) -> None:
         {"client": "c1002", "body": "x" * 1601},
         {"client": "c1002", "body": "hi", "urgent": "yes"},
         {"client": "c1002", "body": "hi\x00"},
+        {"client": "c1002", "body": "hi\x85"},
+        {"client": "c1002", "body": "   \n\t "},
+        {"client": "c1002", "body": "\u00a0\u2003\u3000\u200b"},
+        {"client": "c1002", "body": "\U0001f642" * 801},  # 1,602 UTF-16 units
         {"client": "c1002"},
         {"client": "c1002", "body": "hi", "cc": "c1001"},
         ["c1002", "hi"],
