@@ -71,6 +71,17 @@ def _refused(request: web.Request, message: str) -> web.Response:
     return render(request, "error.html", {"status": 403, "message": message}, status=403)
 
 
+async def _form_readable(request: web.Request) -> bool:
+    """Whether the posted form parses (aiohttp keeps it for the handler): a byte that is not
+    UTF-8, or a broken multipart body, is a bad request, not a server error."""
+    try:
+        await request.post()
+    except (UnicodeDecodeError, ValueError):
+        log.info("web_form_unreadable", route=route_of(request))
+        return False
+    return True
+
+
 async def _csrf_ok(request: web.Request) -> bool:
     given = (await request.post()).get(csrf.FIELD)
     if not isinstance(given, str):
@@ -107,6 +118,13 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
             request[SESSION] = session
         else:
             expired = True
+    if posting and not await _form_readable(request):
+        return render(
+            request,
+            "error.html",
+            {"status": 400, "message": "This form could not be read. Please send it again."},
+            status=400,
+        )
     if posting and not await _csrf_ok(request):
         log.info("web_csrf_refused", route=route_of(request), reason_code="token")
         return _refused(request, "This form has expired or was not sent from our page.")

@@ -4,7 +4,7 @@ rendered template."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,6 +13,7 @@ from aiohttp import web
 
 from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import ForbiddenError
+from gateway.api_services.preview import EARLIEST, LATEST
 from gateway.http.api.parsing import context_of
 from gateway.http.keys import RUNTIME
 from gateway.web.caller import WebCaller
@@ -69,6 +70,15 @@ async def form(request: web.Request) -> dict[str, str]:
         if isinstance(value, str) and name not in values:
             values[name] = value
     return values
+
+
+def parse_day(text: str) -> date:
+    """A date typed in a filter, YYYY-MM-DD, within the years the gateway reasons about (a
+    far date would overflow the day arithmetic around it). ValueError otherwise."""
+    day = date.fromisoformat(text.strip())
+    if not EARLIEST.year <= day.year < LATEST.year:
+        raise ValueError("out of range")
+    return day
 
 
 def local(moment: datetime, zone: str) -> datetime:

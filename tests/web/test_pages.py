@@ -149,3 +149,24 @@ async def test_every_page_renders_for_its_people(pages: Browser) -> None:
     await therapist.sign_in(LEE_EMAIL)
     for path in ("/availability/lee", "/preview", "/inbox", "/inbox/c1002", "/overview"):
         assert (await therapist.get(path)).status == 200, path
+
+
+async def test_a_form_that_cannot_be_read_is_a_bad_request(pages: Browser) -> None:
+    """A byte that is not UTF-8, or a broken multipart body: 400 and nothing done, not a 500."""
+    for content_type, body in (
+        ("application/x-www-form-urlencoded", b"\xff"),
+        ("multipart/form-data; boundary=zzz", b"x"),
+    ):
+        async with pages.client.post(
+            "/signin", data=body, headers={"Content-Type": content_type}
+        ) as response:
+            assert response.status == 400
+
+
+async def test_dates_far_outside_the_calendar_are_refused_on_the_pages(pages: Browser) -> None:
+    await pages.sign_in(ADMIN_EMAIL)
+    for path in ("/overview", "/audit"):
+        for dates in ({"until": "9999-12-31"}, {"since": "0001-01-01", "until": "0001-01-05"}):
+            page = await pages.get(path, params=dates)
+            assert page.status in (200, 400), (path, dates)
+            assert "between 1970 and 2199" in page.text

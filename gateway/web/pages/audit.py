@@ -3,7 +3,7 @@ dates, the chain's verification at the top, a body only after a reason, and the 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from gateway.http.api.fields import FLAGS
 from gateway.http.api.parsing import path_id
 from gateway.http.keys import RUNTIME
 from gateway.web.audit_trail import audit_trail
-from gateway.web.page import api_context, display_zone, form, render, require_admin
+from gateway.web.page import api_context, display_zone, form, parse_day, render, require_admin
 
 SHOWN: Final = 200
 MAX_REASON: Final = 500
@@ -34,9 +34,9 @@ def _day_start(text: str, zone: str, name: str, errors: Errors) -> datetime | No
     if not text.strip():
         return None
     try:
-        day = date.fromisoformat(text.strip())
+        day = parse_day(text)
     except ValueError:
-        errors[name] = "Enter a date as YYYY-MM-DD."
+        errors[name] = "Enter a date as YYYY-MM-DD, between 1970 and 2199."
         return None
     return datetime.combine(day, time(), tzinfo=ZoneInfo(zone))
 

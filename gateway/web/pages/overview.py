@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from gateway.web.overview_stats import practice_overview
-from gateway.web.page import api_context, caller, display_zone, local, now, render
+from gateway.web.page import api_context, caller, display_zone, local, now, parse_day, render
 
 DEFAULT_DAYS: Final = 28
 MAX_DAYS: Final = 366
@@ -24,9 +24,9 @@ def _date(text: str, fallback: date, name: str, errors: Errors) -> date:
     if not text.strip():
         return fallback
     try:
-        return date.fromisoformat(text.strip())
+        return parse_day(text)
     except ValueError:
-        errors[name] = "Enter a date as YYYY-MM-DD."
+        errors[name] = "Enter a date as YYYY-MM-DD, between 1970 and 2199."
         return fallback
 
 
