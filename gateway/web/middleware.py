@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.api_services.errors import ApiError
+from gateway.http.api.auth import therapist_gone
 from gateway.http.api.errors import STATUS
 from gateway.http.keys import RUNTIME
 from gateway.logs import route_of
@@ -114,7 +115,7 @@ async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse
             session = await load_session(
                 connection, runtime.settings.secret("session"), token, runtime.clock.now()
             )
-        if session is not None:
+        if session is not None and not therapist_gone(request, session.user.therapist_id):
             request[SESSION] = session
         else:
             expired = True

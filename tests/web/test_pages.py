@@ -3,8 +3,13 @@ save nothing, and each role sees only its own."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from gateway.http.keys import RUNTIME
+from gateway.import_command import run_import
+from gateway.practice_file import parse_practice_file
 from gateway.settings import Settings
-from tests.integration.conftest import table_rows
+from tests.integration.conftest import EXAMPLE, table_rows
 from tests.web.conftest import ADMIN_EMAIL, LEE_EMAIL, OKAFOR_EMAIL, Browser
 
 
@@ -170,3 +175,21 @@ async def test_dates_far_outside_the_calendar_are_refused_on_the_pages(pages: Br
             page = await pages.get(path, params=dates)
             assert page.status in (200, 400), (path, dates)
             assert "between 1970 and 2199" in page.text
+
+
+async def test_a_therapist_removed_by_prune_loses_the_pages(
+    pages: Browser, imported: Settings, tmp_path: Path
+) -> None:
+    """As their API tokens do: the session of a therapist no longer in the practice ends."""
+    await pages.sign_in(LEE_EMAIL)
+    assert (await pages.get("/inbox/c1001")).status == 200
+    # The example practice without Dr. Lee and her clients.
+    blocks = EXAMPLE.read_text(encoding="utf-8").split("\n\n")
+    kept = [block for block in blocks if '"lee"' not in block]
+    without_lee = tmp_path / "practice.toml"
+    without_lee.write_text("\n\n".join(kept), encoding="utf-8")
+    await run_import(imported, parse_practice_file(without_lee), prune=True)
+    assert await pages.client.app[RUNTIME].config.refresh()
+
+    page = await pages.get("/inbox")
+    assert (page.status, page.location) == (303, "/signin?expired=1")

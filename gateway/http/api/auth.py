@@ -47,7 +47,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         runtime = request.app[RUNTIME]
         async with reader(runtime.engine).connect() as connection:
             info = await authenticate(connection, token, runtime.clock.now())
-    if info is not None and _therapist_gone(request, info.therapist_id):
+    if info is not None and therapist_gone(request, info.therapist_id):
         # A therapist removed from the practice takes their tokens with them.
         info = None
     if info is None:
@@ -61,7 +61,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         raise
 
 
-def _therapist_gone(request: web.Request, therapist_id: str | None) -> bool:
+def therapist_gone(request: web.Request, therapist_id: str | None) -> bool:
+    """Whether the caller's therapist was removed (`import --prune`): their access ends."""
     directory = request.app[RUNTIME].config.directory
     return (
         therapist_id is not None
