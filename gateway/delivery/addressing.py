@@ -141,11 +141,11 @@ async def _readdress(
     *,
     body_enc: bytes | None,
 ) -> Claim:
-    if _unchanged(vault, claim, address):
-        return claim
     kind, from_number, to_number = address
-    to_enc = vault.seal("outbox", "to", claim.id, to_number)
     to_index = vault.phone_index(to_number)
+    if (kind, from_number, to_index) == (claim.kind, claim.from_number, claim.to_index):
+        return claim
+    to_enc = vault.seal("outbox", "to", claim.id, to_number)
     await connection.execute(
         update(OutboxRow)
         .where(OutboxRow.id == claim.id)
@@ -153,7 +153,7 @@ async def _readdress(
             kind=kind, from_number=from_number, to_enc=to_enc, to_index=to_index, body_enc=body_enc
         )
     )
-    changed = [
+    changed: list[JSONValue] = [
         name
         for name, before, after in (
             ("kind", claim.kind, kind),
@@ -162,7 +162,7 @@ async def _readdress(
         )
         if before != after
     ]
-    details: dict[str, JSONValue] = {"kind": kind, "was": claim.kind, "changed": list(changed)}
+    details: dict[str, JSONValue] = {"kind": kind, "was": claim.kind, "changed": changed}
     event = AuditEvent(now, ACTOR, "send_readdressed", f"outbox:{claim.id}", details)
     await append_events(connection, [event])
     return replace(
