@@ -119,10 +119,13 @@ class InboundJob:
                 ),
                 quieted,
             )
-        await connection.execute(insert(table_of(DecisionRow)), decisions)
         outbound = [row for job in fresh for row in job.outbound_messages]
         if outbound:
             await connection.execute(insert(table_of(MessageRow)), outbound)
+            decisions.extend(
+                _decision_of_relayed(job, row) for job in fresh for row in job.outbound_messages
+            )
+        await connection.execute(insert(table_of(DecisionRow)), decisions)
         outbox = [row for job in fresh for row in job.outbox]
         if outbox:
             await connection.execute(insert(table_of(OutboxRow)), outbox)
@@ -196,3 +199,20 @@ async def _stored_answers(connection: AsyncConnection, sids: set[str]) -> dict[s
         select(MessageRow.sid, MessageRow.twiml).where(MessageRow.sid.in_(sids))
     )
     return {sid: twiml for sid, twiml in stored.all() if sid is not None and twiml is not None}
+
+
+def _decision_of_relayed(job: InboundJob, row: dict[str, Any]) -> dict[str, Any]:
+    """A relayed text is explained by the decision on the therapist's message that asked
+    for it."""
+    deliver_at = row["deliver_at"]
+    return {
+        "message_id": row["id"],
+        "rule": job.decision["rule"],
+        "reason": job.decision["reason"],
+        "details": {
+            "relayed_from": job.message_id,
+            "held": deliver_at is not None,
+            "deliver_at": deliver_at.isoformat() if deliver_at is not None else None,
+        },
+        "decided_at": job.decision["decided_at"],
+    }

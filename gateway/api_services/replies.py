@@ -16,12 +16,13 @@ from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import ConflictError, InvalidInputError, NotFoundError
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_events
-from gateway.db.tables import MessageRow, OptOutRow, OutboxRow
+from gateway.db.tables import DecisionRow, MessageRow, OptOutRow, OutboxRow
 from gateway.outbox import new_id, outbox_row
 from gateway.practice_config import ClientInfo, TherapistInfo
 from rules.engine import HORIZON
 from rules.hours import is_open, next_opening
 from rules.model import Client, Therapist
+from rules.wording import describe_opening
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,7 @@ class _Timing:
 def _timing(therapist: Therapist, client: Client, now: datetime, request: ReplyRequest) -> _Timing:
     state = is_open(therapist.schedule, now, client.agreement)
     if state.open:
-        return _Timing(now, held=False, why=state.reason)
+        return _Timing(now, held=False, why=f"{state.reason}, sent now")
     if request.urgent:
         return _Timing(now, held=False, why=f"{state.reason}; sent now as urgent")
     opening = next_opening(therapist.schedule, now, client.agreement, horizon=HORIZON)
@@ -67,7 +68,8 @@ def _timing(therapist: Therapist, client: Client, now: datetime, request: ReplyR
             f"client {client.id} has no contact time within a year; nothing was sent "
             "(send it as urgent with a reason if it cannot wait)"
         )
-    return _Timing(opening.at.astimezone(UTC), held=True, why=f"{state.reason}; held")
+    when = describe_opening(opening.at, now, therapist.schedule.timezone)
+    return _Timing(opening.at.astimezone(UTC), held=True, why=f"{state.reason}; held until {when}")
 
 
 async def _opted_out(connection: AsyncConnection, phone_index: str) -> bool:
@@ -169,6 +171,17 @@ async def send_reply(context: ApiContext, caller: Caller, request: ReplyRequest)
         }
         if request.urgent:
             details["reason"] = request.reason
+        # Explained like an inbound message, so "why did this go at that time?" has an answer.
+        await connection.execute(
+            insert(DecisionRow),
+            {
+                "message_id": message_id,
+                "rule": "reply",
+                "reason": f"reply to client {client_info.id}: {timing.why}",
+                "details": details,
+                "decided_at": now,
+            },
+        )
         await append_events(
             connection,
             [AuditEvent(now, caller.actor, "reply_queued", f"message:{message_id}", details)],

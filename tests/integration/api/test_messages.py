@@ -259,6 +259,12 @@ async def test_a_relay_is_only_in_the_relaying_therapists_inbox(
     assert relay["therapist"] == "lee"
     assert relay["client"] is None
     assert (await lee.get(f"/messages/{relay['id']}")).status == 200
+    [relayed] = [item for item in lees if item["direction"] == "outbound"]
+    read = (await lee.get(f"/messages/{relayed['id']}")).json
+    assert read["body"] == "see you at four"
+    assert read["decision"]["rule"] == "relay"
+    assert read["decision"]["reason"].startswith("relay to client c1001: ")
+    assert read["decision"]["details"]["relayed_from"] == relay["id"]
     assert (await okafor.get("/messages")).json["items"] == []
     assert (await okafor.get(f"/messages/{relay['id']}")).status == 404
     assert (await okafor.get("/messages", therapist="okafor")).json["items"] == []

@@ -174,3 +174,23 @@ async def test_a_reply_body_is_checked(lee: Api, imported: Settings) -> None:
         assert answer.status == 400, body
         assert answer.json["error"]["code"] == "invalid_input"
     assert await replies_in_outbox(imported) == []
+
+
+async def test_a_reply_is_read_back_with_the_decision_that_timed_it(
+    lee: Api, clock: FixedClock
+) -> None:
+    clock.at = at_ny(12, 1, 20)  # Tuesday 8 PM: held until Wednesday 9 AM
+    held = await lee.post("/messages", {"client": "c1002", "body": "Answering tomorrow."})
+    clock.at = at_ny(12, 2, 10)
+    now = await lee.post("/messages", {"client": "c1002", "body": "See you at 3."})
+    held_decision = (await lee.get(f"/messages/{held.json['id']}")).json["decision"]
+    assert held_decision["rule"] == "reply"
+    assert held_decision["reason"] == (
+        "reply to client c1002: outside hours; held until tomorrow at 9:00 AM EST"
+    )
+    assert held_decision["details"]["held"] is True
+    assert held_decision["details"]["deliver_at"] == at_ny(12, 2, 9).isoformat()
+    now_decision = (await lee.get(f"/messages/{now.json['id']}")).json["decision"]
+    assert now_decision["rule"] == "reply"
+    assert now_decision["reason"].endswith(", sent now")
+    assert now_decision["details"]["held"] is False
