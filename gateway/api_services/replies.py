@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api_services.caller import Caller
@@ -33,6 +34,17 @@ class ReplyRequest:
     body: str
     urgent: bool = False
     reason: str | None = None
+    # Chosen by the page that shows the reply box, so that a second submission of the same
+    # form (a double click, a resent POST) finds its reply written and sends nothing more.
+    message_id: str | None = None
+
+
+class AlreadySentError(Exception):
+    """The reply of this message id was written before."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__("reply already written")
+        self.message_id = message_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +82,11 @@ def _timing(therapist: Therapist, client: Client, now: datetime, request: ReplyR
         )
     when = describe_opening(opening.at, now, therapist.schedule.timezone)
     return _Timing(opening.at.astimezone(UTC), held=True, why=f"{state.reason}; held until {when}")
+
+
+async def _exists(connection: AsyncConnection, message_id: str) -> bool:
+    found = await connection.execute(select(MessageRow.id).where(MessageRow.id == message_id))
+    return found.first() is not None
 
 
 async def _opted_out(connection: AsyncConnection, phone_index: str) -> bool:
@@ -123,8 +140,39 @@ async def send_reply(context: ApiContext, caller: Caller, request: ReplyRequest)
         raise NotFoundError(f"no client {request.client}")
     therapist_info = directory.therapist_info(therapist_id)
     now = context.clock.now()
-    message_id = new_id()
+    message_id = request.message_id or new_id()
+    try:
+        return await _write_reply(
+            context,
+            caller,
+            request,
+            message_id=message_id,
+            now=now,
+            client_info=client_info,
+            therapist_info=therapist_info,
+        )
+    except IntegrityError:
+        if request.message_id is None:
+            raise
+        # The same form, submitted twice at once: the other submission wrote it.
+        raise AlreadySentError(message_id) from None
+
+
+async def _write_reply(
+    context: ApiContext,
+    caller: Caller,
+    request: ReplyRequest,
+    *,
+    message_id: str,
+    now: datetime,
+    client_info: ClientInfo,
+    therapist_info: TherapistInfo,
+) -> SentReply:
+    therapist_id = therapist_info.id
+    directory = context.directory()
     async with context.engine.begin() as connection:
+        if request.message_id is not None and await _exists(connection, message_id):
+            raise AlreadySentError(message_id)
         # Read in the transaction, not from memory: an opt-out a moment ago must already hold.
         if await _opted_out(connection, context.vault.phone_index(client_info.phone)):
             raise ConflictError(

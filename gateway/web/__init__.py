@@ -45,6 +45,7 @@ def setup_web(app: web.Application) -> None:
     app.router.add_post("/preview", preview.submit)
     app.router.add_get("/inbox", inbox.index)
     app.router.add_get("/inbox/{client}", inbox.show)
+    app.router.add_get("/inbox/messages/{message}", inbox.show_message)
     app.router.add_post("/inbox/{client}/reply", inbox.reply)
     app.router.add_get("/audit", audit.index)
     app.router.add_get("/audit/messages/{message}", audit.show_message)

@@ -33,6 +33,8 @@ LEE_EMAIL = "ana.lee@lakeside.example"
 OKAFOR_EMAIL = "sam.okafor@lakeside.example"
 ADMIN_EMAIL = "office@lakeside.example"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+_DRAFT = re.compile(r'name="draft" value="([^"]+)"')
+_RANDOM = re.compile(r'name="(csrf_token|draft)" value="[^"]+"')
 
 
 @functools.cache
@@ -107,9 +109,16 @@ class Page:
         return found[1]
 
     @property
+    def draft(self) -> str:
+        found = _DRAFT.search(self.text)
+        assert found is not None, "the page has no reply form"
+        return found[1]
+
+    @property
     def content(self) -> str:
-        """The text without its CSRF tokens, whose random letters can spell any word."""
-        return _CSRF.sub('name="csrf_token" value=""', self.text)
+        """The text without its CSRF tokens and draft ids, whose random letters can spell
+        words."""
+        return _RANDOM.sub(r'name="\1" value=""', self.text)
 
 
 @dataclass(slots=True)

@@ -3,13 +3,20 @@ save nothing, and each role sees only its own."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 
+from sqlalchemy import update
+
+from gateway.db.engine import create_engine
+from gateway.db.tables import MessageRow
 from gateway.http.keys import RUNTIME
 from gateway.import_command import run_import
 from gateway.practice_file import parse_practice_file
 from gateway.settings import Settings
-from tests.integration.conftest import EXAMPLE, table_rows
+from tests.integration.conftest import EXAMPLE, LEE_NUMBER, table_rows
+from tests.support.twilio_client import send_sms
 from tests.web.conftest import ADMIN_EMAIL, LEE_EMAIL, OKAFOR_EMAIL, Browser
 
 
@@ -104,6 +111,50 @@ async def test_a_reply_outside_hours_is_held(
     assert "Your reply is held until Tue Dec 1, 10:00 AM CST" in shown.text
     [outbox] = await table_rows(imported, "outbox")
     assert outbox.kind == "reply"
+    assert "held until Tue Dec 1, 10:00 AM CST" in shown.text
+    await mark_sent(imported, outbox.message_id)
+    after = await pages.get("/inbox/c2001")
+    assert "sent (held until Tue Dec 1, 10:00 AM CST)" in after.text
+    assert "until Tue" not in after.text.replace("(held until Tue", "")
+
+
+async def mark_sent(settings: Settings, message_id: str) -> None:
+    """What the worker writes when the held reply goes at the opening."""
+    engine = create_engine(settings.database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(MessageRow).where(MessageRow.id == message_id).values(status="sent")
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_a_reply_form_sent_twice_sends_one_reply(pages: Browser, imported: Settings) -> None:
+    await pages.sign_in(OKAFOR_EMAIL)
+    form = await pages.get("/inbox/c2001")
+    fields = {"body": "See you at 3.", "draft": form.draft}
+    first = await pages.post("/inbox/c2001/reply", fields, csrf=form.csrf)
+    again = await pages.post("/inbox/c2001/reply", fields, csrf=form.csrf)
+    assert (first.status, again.status) == (303, 303)
+    assert again.location == first.location == f"/inbox/c2001?sent={form.draft}"
+    [outbox] = await table_rows(imported, "outbox")
+    assert outbox.message_id == form.draft
+    shown = await pages.get(first.location or "")
+    assert shown.draft != form.draft  # the next reply is a new one
+
+
+async def test_a_double_click_on_send_sends_one_reply(pages: Browser, imported: Settings) -> None:
+    await pages.sign_in(OKAFOR_EMAIL)
+    form = await pages.get("/inbox/c2001")
+    fields = {"body": "See you at 3.", "draft": form.draft}
+    answers = await asyncio.gather(
+        *(pages.post("/inbox/c2001/reply", fields, csrf=form.csrf) for _ in range(3))
+    )
+    assert {(answer.status, answer.location) for answer in answers} == {
+        (303, f"/inbox/c2001?sent={form.draft}")
+    }
+    assert len(await table_rows(imported, "outbox")) == 1
 
 
 async def test_an_urgent_reply_needs_a_reason(pages: Browser, imported: Settings) -> None:
@@ -193,3 +244,30 @@ async def test_a_therapist_removed_by_prune_loses_the_pages(
 
     page = await pages.get("/inbox")
     assert (page.status, page.location) == (303, "/signin?expired=1")
+
+
+async def test_a_message_without_a_conversation_opens_on_its_own(
+    pages: Browser, imported: Settings
+) -> None:
+    """An unknown sender and the therapist's own phone have no client to hold a
+    conversation; their messages in the inbox open one at a time, audited."""
+    status, _ = await send_sms(pages.client, "+15550101010", LEE_NUMBER, "Hi, new number here")
+    assert status == 200
+    await pages.sign_in(LEE_EMAIL)
+    inbox = await pages.get("/inbox")
+    [link] = re.findall(r'href="(/inbox/messages/[0-9a-f]{32})">unknown sender<', inbox.text)
+    shown = await pages.get(link)
+    assert shown.status == 200
+    assert "Hi, new number here" in shown.text
+    assert "unknown_sender: " in shown.text
+    [read] = [e for e in await table_rows(imported, "audit_events") if e.action == "message_read"]
+    assert read.subject == f"message:{link.rsplit('/', 1)[1]}"
+    assert (await pages.get("/inbox/messages/" + "0" * 32)).status == 404
+    assert (await pages.get("/inbox/messages/not-an-id")).status in (400, 404)
+    okafor = Browser(pages.client)  # shares the number: the message is in his inbox too
+    await okafor.sign_in(OKAFOR_EMAIL)
+    assert (await okafor.get(link)).status == 200
+    await send_sms(pages.client, "+15557654321", LEE_NUMBER, "Jordan to Dr. Lee")
+    [jordans] = [m.id for m in await table_rows(imported, "messages") if m.client_id == "c1001"]
+    assert (await pages.get(f"/inbox/messages/{jordans}")).status == 200
+    assert (await okafor.get(f"/inbox/messages/{jordans}")).status == 404

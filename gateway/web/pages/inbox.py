@@ -3,21 +3,24 @@ conversation at a time, and a reply box under the same boundaries as the API."""
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from aiohttp import web
 
 from gateway.api_services import replies
 from gateway.api_services.errors import ConflictError, InvalidInputError
-from gateway.api_services.messages import MessageFilter, list_messages
+from gateway.api_services.messages import MessageFilter, list_messages, read_message
 from gateway.http.api.fields import sms_text_problem
 from gateway.http.api.parsing import path_id
+from gateway.outbox import new_id
 from gateway.web.conversation import read_conversation
 from gateway.web.page import api_context, display_zone, form, render, require_therapist
 from rules.keywords import visible
 
 RECENT: Final = 100
 MAX_REASON: Final = 500
+DRAFT_ID: Final = re.compile(r"[0-9a-f]{32}")
 
 Errors = dict[str, str]
 
@@ -48,13 +51,16 @@ async def _conversation(
 ) -> web.Response:
     who = require_therapist(request)
     conversation = await read_conversation(api_context(request), who, client_id)
+    values = dict(values or {})
+    if _draft(values) is None:
+        values["draft"] = new_id()
     return render(
         request,
         "conversation.html",
         {
             "conversation": conversation,
             "errors": errors or {},
-            "values": values or {},
+            "values": values,
             "sent": request.query.get("sent"),
             "zone": display_zone(request),
         },
@@ -64,6 +70,25 @@ async def _conversation(
 
 async def show(request: web.Request) -> web.StreamResponse:
     return await _conversation(request, path_id(request, "client", "client"))
+
+
+async def show_message(request: web.Request) -> web.StreamResponse:
+    """One message of the therapist's inbox, also from an unknown sender or their own phone
+    (which have no conversation); the read is audited."""
+    who = require_therapist(request)
+    context = api_context(request)
+    detail = await read_message(context, who, path_id(request, "message", "message"), None)
+    clients = context.directory().config.clients
+    client = clients.get(detail.client) if detail.client is not None else None
+    return render(
+        request,
+        "inbox_message.html",
+        {
+            "detail": detail,
+            "client_name": client.name if client is not None else None,
+            "zone": display_zone(request),
+        },
+    )
 
 
 async def reply(request: web.Request) -> web.StreamResponse:
@@ -89,11 +114,19 @@ async def reply(request: web.Request) -> web.StreamResponse:
         sent = await replies.send_reply(
             api_context(request),
             who,
-            replies.ReplyRequest(client_id, body, urgent, reason or None),
+            replies.ReplyRequest(client_id, body, urgent, reason or None, _draft(fields)),
         )
+    except replies.AlreadySentError as already:
+        raise web.HTTPSeeOther(f"/inbox/{client_id}?sent={already.message_id}") from None
     except (ConflictError, InvalidInputError) as exc:
         return await _conversation(
             request, client_id, errors={"body": exc.message}, values=fields, status=409
         )
     # Back to the page by GET, so that reloading it cannot send the reply twice.
     raise web.HTTPSeeOther(f"/inbox/{client_id}?sent={sent.id}")
+
+
+def _draft(fields: dict[str, str]) -> str | None:
+    """The reply's id, chosen when the form was shown: a form sent twice writes one reply."""
+    draft = fields.get("draft", "")
+    return draft if DRAFT_ID.fullmatch(draft) else None
