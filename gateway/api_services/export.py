@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 
 from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import InvalidInputError
-from gateway.api_services.messages import SUMMARY_COLUMNS, MessageSummary, summary_fields
+from gateway.api_services.messages import (
+    SUMMARY_COLUMNS,
+    MessageFilter,
+    MessageSummary,
+    scope_conditions,
+    summary_fields,
+)
 from gateway.audit.store import AuditEvent, append_events
 from gateway.db.tables import DecisionRow, MessageRow
 
@@ -29,8 +34,7 @@ class ExportRow(MessageSummary):
 class ExportRequest:
     reason: str
     format: ExportFormat
-    since: datetime | None = None
-    until: datetime | None = None
+    wanted: MessageFilter = field(default_factory=MessageFilter)
 
 
 async def export_messages(
@@ -40,14 +44,9 @@ async def export_messages(
     caller.require_admin()
     if not request.reason.strip():
         raise InvalidInputError("an export needs a reason (?reason=...)")
-    if request.since and request.until and request.until < request.since:
-        raise InvalidInputError("until is before since")
-    conditions: list[ColumnElement[bool]] = []
-    if request.since is not None:
-        conditions.append(MessageRow.at >= request.since)
-    if request.until is not None:
-        conditions.append(MessageRow.at < request.until)
+    wanted = request.wanted
     async with context.engine.begin() as connection:
+        conditions = await scope_conditions(context, connection, caller, wanted)
         rows = (
             await connection.execute(
                 select(*SUMMARY_COLUMNS, DecisionRow.rule, DecisionRow.reason, DecisionRow.details)
@@ -77,8 +76,11 @@ async def export_messages(
                         "reason": request.reason,
                         "count": len(exported),
                         "format": request.format,
-                        "since": request.since.isoformat() if request.since else None,
-                        "until": request.until.isoformat() if request.until else None,
+                        "client": wanted.client,
+                        "therapist": wanted.therapist,
+                        "flag": wanted.flag,
+                        "since": wanted.since.isoformat() if wanted.since else None,
+                        "until": wanted.until.isoformat() if wanted.until else None,
                     },
                 )
             ],

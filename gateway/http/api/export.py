@@ -11,8 +11,9 @@ from aiohttp import web
 from pydantic import Field
 
 from gateway.api_services import export as export_service
+from gateway.api_services.messages import MessageFilter
 from gateway.http.api.auth import caller_of
-from gateway.http.api.fields import SINCE, UNTIL, Instant, QueryModel, Reason
+from gateway.http.api.fields import SINCE, UNTIL, Flag, Identifier, Instant, QueryModel, Reason
 from gateway.http.api.parsing import context_of, parse_query
 from gateway.http.api.rendering import adapter
 from gateway.http.api.spec import ADMIN, Operation, Reply
@@ -38,6 +39,11 @@ _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 class ExportQuery(QueryModel):
     reason: Reason = Field(description="Why the export is made; kept in the audit log")
     format: export_service.ExportFormat = "jsonl"
+    client: Identifier | None = Field(default=None, description="A client id")
+    therapist: Identifier | None = Field(default=None, description="A therapist id")
+    flag: Flag | None = Field(
+        default=None, description="crisis, after_hours, unknown_sender or opt_out"
+    )
     since: Instant | None = Field(default=None, description=SINCE)
     until: Instant | None = Field(default=None, description=UNTIL)
 
@@ -79,7 +85,11 @@ async def export_messages(request: web.Request) -> web.Response:
     rows = await export_service.export_messages(
         context_of(request),
         caller_of(request),
-        export_service.ExportRequest(query.reason, query.format, query.since, query.until),
+        export_service.ExportRequest(
+            query.reason,
+            query.format,
+            MessageFilter(query.client, query.therapist, query.flag, query.since, query.until),
+        ),
     )
     body, content_type = (_csv(rows), CSV) if query.format == "csv" else (_jsonl(rows), JSONL)
     return web.Response(

@@ -3,8 +3,11 @@ dates, the chain's verification at the top, a body only after a reason, and the 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Final
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -17,11 +20,12 @@ from gateway.api_services.messages import (
     list_messages,
     read_message,
 )
+from gateway.directory import Directory
 from gateway.http.api import export as export_format
 from gateway.http.api.fields import FLAGS
 from gateway.http.api.parsing import path_id
 from gateway.http.keys import RUNTIME
-from gateway.web.audit_trail import audit_trail
+from gateway.web.audit_trail import TrailFilter, audit_trail
 from gateway.web.page import api_context, display_zone, form, parse_day, render, require_admin
 
 SHOWN: Final = 200
@@ -41,15 +45,21 @@ def _day_start(text: str, zone: str, name: str, errors: Errors) -> datetime | No
     return datetime.combine(day, time(), tzinfo=ZoneInfo(zone))
 
 
-async def index(request: web.Request) -> web.StreamResponse:
-    who = require_admin(request)
-    context = api_context(request)
-    directory = context.directory()
-    zone = display_zone(request)
-    query = {
-        name: request.query.get(name, "").strip()
-        for name in ("client", "therapist", "flag", "since", "until")
-    }
+FILTER_FIELDS: Final = ("client", "therapist", "flag", "since", "until")
+
+
+@dataclass(frozen=True, slots=True)
+class _Filter:
+    """The page's filter as typed, its errors, and what it asks of messages and events."""
+
+    query: dict[str, str]
+    errors: Errors
+    messages: MessageFilter
+    events: TrailFilter
+
+
+def _read_filter(fields: Mapping[str, str], directory: Directory, zone: str) -> _Filter:
+    query = {name: fields.get(name, "").strip() for name in FILTER_FIELDS}
     errors: Errors = {}
     if query["client"] and query["client"] not in directory.config.clients:
         errors["client"] = "Choose a client from the list."
@@ -61,40 +71,65 @@ async def index(request: web.Request) -> web.StreamResponse:
     until_day = _day_start(query["until"], zone, "until", errors)
     # The "until" date is included: the list runs to the end of that day.
     until = until_day + timedelta(days=1) if until_day is not None else None
+    client, therapist = query["client"] or None, query["therapist"] or None
+    flag = query["flag"] or None
+    return _Filter(
+        query,
+        errors,
+        MessageFilter(client, therapist, flag, since, until),
+        TrailFilter(since, until, client, therapist, flag),
+    )
+
+
+def _older_events(text: str) -> int | None:
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidInputError("before must be an audit sequence number")
+    return int(text)
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    who = require_admin(request)
+    context = api_context(request)
+    directory = context.directory()
+    zone = display_zone(request)
+    chosen = _read_filter(request.query, directory, zone)
     messages: tuple[MessageSummary, ...] = ()
-    more = False
+    newer_messages: str | None = None
     trail = None
-    if not errors:
+    if not chosen.errors:
         page = await list_messages(
-            context,
-            who,
-            MessageFilter(
-                client=query["client"] or None,
-                therapist=query["therapist"] or None,
-                flag=query["flag"] or None,
-                since=since,
-                until=until,
-            ),
-            limit=SHOWN,
-            cursor=None,
+            context, who, chosen.messages, limit=SHOWN, cursor=request.query.get("cursor")
         )
-        messages, more = page.items, page.next is not None
-        trail = await audit_trail(request.app[RUNTIME].engine, who, since=since, until=until)
+        messages, newer_messages = page.items, page.next
+        events = replace(chosen.events, before=_older_events(request.query.get("before", "")))
+        trail = await audit_trail(request.app[RUNTIME].engine, who, events)
+    filtered = {name: value for name, value in chosen.query.items() if value}
     return render(
         request,
         "audit.html",
         {
-            "query": query,
-            "errors": errors,
+            "query": chosen.query,
+            "errors": chosen.errors,
             "messages": messages,
-            "more": more,
+            "older_messages": (
+                "/audit?" + urlencode({**filtered, "cursor": newer_messages})
+                if newer_messages
+                else None
+            ),
+            "older_events": (
+                "/audit?" + urlencode({**filtered, "before": str(trail.older)})
+                if trail is not None and trail.older is not None
+                else None
+            ),
             "trail": trail,
             "clients": sorted(directory.config.clients),
             "therapists": sorted(directory.config.therapists),
             "flags": FLAGS,
             "zone": zone,
         },
-        status=400 if errors else 200,
+        status=400 if chosen.errors else 200,
     )
 
 
@@ -145,8 +180,13 @@ async def export(request: web.Request) -> web.StreamResponse:
     if not reason or len(reason) > MAX_REASON or chosen not in ("csv", "jsonl"):
         raise InvalidInputError("an export needs a reason (one line) and a format (csv or jsonl)")
     file_format: export_service.ExportFormat = "csv" if chosen == "csv" else "jsonl"
+    context = api_context(request)
+    # The export takes the filter of the page it was asked from.
+    wanted = _read_filter(fields, context.directory(), display_zone(request))
+    if wanted.errors:
+        raise InvalidInputError("the export's filter is not valid: " + " ".join(wanted.errors))
     rows = await export_service.export_messages(
-        api_context(request), who, export_service.ExportRequest(reason, file_format)
+        context, who, export_service.ExportRequest(reason, file_format, wanted.messages)
     )
     # The API's own writers, so that the page and the API export the very same shape.
     if file_format == "csv":

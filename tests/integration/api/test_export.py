@@ -75,3 +75,17 @@ async def test_an_export_needs_a_reason_and_a_known_format(admin: Api, imported:
     assert (await admin.get("/export", reason="x", format="xlsx")).status == 400
     assert (await admin.get("/export", reason="x", until="2026-12-01")).status == 400
     assert await exports(imported) == []
+
+
+async def test_an_export_takes_the_message_filters(
+    gateway: Client, clock: FixedClock, admin: Api, imported: Settings
+) -> None:
+    await two_messages(gateway, clock)
+    by_client = await admin.get("/export", reason="client request", client="c1002")
+    assert [json.loads(line)["client"] for line in by_client.text.splitlines()] == ["c1002"]
+    by_flag = await admin.get("/export", reason="crisis review", flag="crisis")
+    assert [json.loads(line)["client"] for line in by_flag.text.splitlines()] == ["c2001"]
+    assert (await admin.get("/export", reason="x", flag="urgent")).status == 400
+    first, second = await exports(imported)
+    assert (first["client"], first["flag"], first["count"]) == ("c1002", None, 1)
+    assert (second["client"], second["flag"], second["count"]) == (None, "crisis", 1)
