@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.directory import Directory
+from gateway.outbox import TO_CLIENT_KINDS
 from rules.hours import is_open, next_opening
 
 
@@ -50,3 +51,23 @@ def availability(
     if opening is None:
         return NoOpening()
     return OpensAt(opening.at)
+
+
+def responsible_therapist(
+    directory: Directory, kind: str, therapist_id: str | None, client_id: str | None
+) -> str | None:
+    """Whose hours a send follows: a reply or relay to a client follows the hours of the
+    client's therapist as configured now (a client moved to another therapist is reached in
+    the new one's hours); a forward or notice, those of the therapist it goes to."""
+    if kind in TO_CLIENT_KINDS and client_id is not None:
+        client = directory.clients.get(client_id)
+        if client is not None:
+            return client.therapist_id
+    return therapist_id
+
+
+def availability_of_send(
+    directory: Directory, kind: str, therapist_id: str | None, client_id: str | None, now: datetime
+) -> Availability:
+    responsible = responsible_therapist(directory, kind, therapist_id, client_id)
+    return availability(directory, responsible, client_id, now)

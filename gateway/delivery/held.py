@@ -13,6 +13,7 @@ from gateway.delivery.availability import (
     OpensAt,
     ReachableNow,
     availability,
+    responsible_therapist,
 )
 from gateway.delivery.claim import Claim, pending_held
 from gateway.directory import Directory
@@ -29,7 +30,10 @@ async def follow_availability(engine: AsyncEngine, directory: Directory, now: da
     moved = 0
     found: dict[tuple[str | None, str | None], Availability] = {}
     for claim in await pending_held(engine, now):
-        key = (claim.therapist_id, claim.client_id)
+        therapist_id = responsible_therapist(
+            directory, claim.kind, claim.therapist_id, claim.client_id
+        )
+        key = (therapist_id, claim.client_id)
         if key not in found:
             found[key] = availability(directory, *key, now)
         parked = bool(claim.details.get("parked"))

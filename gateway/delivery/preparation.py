@@ -19,7 +19,7 @@ from gateway.delivery.availability import (
     NotConfigured,
     OpensAt,
     ReachableNow,
-    availability,
+    availability_of_send,
 )
 from gateway.delivery.claim import Claim
 from gateway.delivery.digest import merge
@@ -83,7 +83,9 @@ class Preparer:
                         log.info("outbox_cancelled", outbox_id=lead.id, kind=lead.kind)
                         return None
                 if lead.held and directory is not None:
-                    match availability(directory, lead.therapist_id, lead.client_id, now):
+                    match availability_of_send(
+                        directory, lead.kind, lead.therapist_id, lead.client_id, now
+                    ):
                         case OpensAt(at=at):
                             for claim in (lead, *others):
                                 await outcomes.reschedule(connection, claim, due_at=at, now=now)

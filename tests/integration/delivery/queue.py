@@ -124,22 +124,30 @@ async def queue_relay(
     at: datetime,
     to: str = RILEY,
     client_id: str = RILEY_ID,
+    deliver_at: datetime | None = None,
 ) -> tuple[str, str]:
-    """Dr. Lee's relay to Riley (or another client): the outbound message and its outbox row."""
+    """Dr. Lee's relay to Riley (or another client): the outbound message and its outbox row,
+    held until `deliver_at` if given."""
     message = inbound_message(vault, body=text, at=at, sender=to)
-    message.update(direction="outbound", sid=None, rule="relay", status="queued")
+    message.update(
+        direction="outbound",
+        sid=None,
+        rule="relay",
+        status="held" if deliver_at else "queued",
+        deliver_at=deliver_at,
+    )
     row = outbox_row(
         vault,
         kind="relay",
         from_number=LEE_NUMBER,
         to_number=to,
         body=text,
-        due_at=at,
+        due_at=deliver_at or at,
         now=at,
         message_id=message["id"],
         therapist_id=LEE,
         client_id=client_id,
-        details={"held": False},
+        details={"held": deliver_at is not None},
     )
     await insert_rows(engine, MessageRow, [message])
     await insert_rows(engine, OutboxRow, [row])

@@ -385,3 +385,25 @@ async def test_a_held_reply_goes_to_the_clients_phone_of_its_opening(
     [sent] = fake.messages
     assert (sent.to, sent.body) == (new_phone, "see you thursday")
     assert "send_readdressed" in await audit_actions(db, f"outbox:{outbox_id}")
+
+
+async def test_a_held_reply_follows_the_hours_of_the_clients_therapist_now(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    """Riley moved from Dr. Lee to Sam Okafor while Dr. Lee's reply waited for her Wednesday
+    opening: it goes in Riley's contact time now, Sam Okafor's Thursday 10:00 in Chicago."""
+    _, outbox_id = await queue_relay(
+        db, vault, "see you soon", at=TUESDAY_EVENING, deliver_at=WEDNESDAY_OPENING
+    )
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+    await change_row(db, config, ClientRow, RILEY_ID, therapist_id="okafor")
+
+    await worker.run_once(TUESDAY_EVENING + timedelta(minutes=5))
+    assert (await outbox(db))[outbox_id].due_at == ny(3, 11)
+    await worker.run_once(WEDNESDAY_OPENING)
+    assert fake.messages == []
+    await worker.run_once(ny(3, 11))
+
+    [sent] = fake.messages
+    assert sent.body == "see you soon"
