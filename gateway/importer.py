@@ -10,12 +10,21 @@ import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
-from sqlalchemy import delete, insert, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_events
-from gateway.db.tables import ClientRow, ConfigStateRow, PracticeRow, TherapistRow, TimeOffRow
+from gateway.db.tables import (
+    ApiTokenRow,
+    ClientRow,
+    ConfigStateRow,
+    PracticeRow,
+    TherapistRow,
+    TimeOffRow,
+    UserRow,
+    WebSessionRow,
+)
 from gateway.practice_config import (
     ClientInfo,
     Period,
@@ -291,6 +300,33 @@ class Importer:
             )
             summary.removed.append(f"therapist:{therapist_id}")
             self._audit("therapist_removed", f"therapist:{therapist_id}")
+            await self._remove_access(therapist_id)
+
+    async def _remove_access(self, therapist_id: str) -> None:
+        """A removed therapist's tokens are revoked and their sign-ins removed, so that the
+        id given again to someone else later brings none of them back."""
+        revoked = await self._connection.execute(
+            update(ApiTokenRow)
+            .where(ApiTokenRow.therapist_id == therapist_id, ApiTokenRow.revoked_at.is_(None))
+            .values(revoked_at=self._now)
+            .returning(ApiTokenRow.id)
+        )
+        for token_id in sorted(revoked.scalars()):
+            self._audit("token_revoked", f"token:{token_id}", why="therapist removed")
+        users = sorted(
+            (
+                await self._connection.execute(
+                    select(UserRow.id).where(UserRow.therapist_id == therapist_id)
+                )
+            ).scalars()
+        )
+        if users:
+            await self._connection.execute(
+                delete(WebSessionRow).where(WebSessionRow.user_id.in_(users))
+            )
+            await self._connection.execute(delete(UserRow).where(UserRow.id.in_(users)))
+        for user_id in users:
+            self._audit("user_removed", f"user:{user_id}", why="therapist removed")
 
 
 async def replace_time_off(

@@ -114,7 +114,8 @@ async def revoke_token(
 
 async def authenticate(connection: AsyncConnection, token: str, now: datetime) -> TokenInfo | None:
     """The active token this secret belongs to, or None."""
-    if not token.startswith(PREFIX):
+    # Tokens are ASCII; a header's stray bytes arrive as surrogates that cannot be hashed.
+    if not token.startswith(PREFIX) or not token.isascii():
         return None
     digest = _hash(token)
     row = (

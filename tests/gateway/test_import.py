@@ -231,3 +231,44 @@ def test_a_client_renamed_with_prune_keeps_the_phone(imported: Settings, tmp_pat
     after = _phones(imported)
     assert "c2001" not in after
     assert after["c2001-b"] == before["c2001"]
+
+
+def test_prune_takes_a_removed_therapists_tokens_and_sign_ins_with_them(
+    imported: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The id given again later (to someone else) brings none of them back."""
+    for name, therapist in (("sam", "okafor"), ("ana", "lee")):
+        token = ["token", "create", "--name", name, "--role", "therapist"]
+        assert main([*token, "--therapist", therapist]) == 0
+    monkeypatch.setenv("GATEWAY_USER_PASSWORD", "a synthetic passphrase 123")
+    user = ["user", "create", "--email", "sam@example.org", "--role", "therapist"]
+    assert main([*user, "--therapist", "okafor"]) == 0
+    source = EXAMPLE.read_text()
+    without_okafor = tmp_path / "without.toml"
+    without_okafor.write_text(
+        source[: source.index('[[therapists]]\nid = "okafor"')]
+        + source[source.index("[[clients]]") : source.index('[[clients]]\nid = "c2001"')]
+    )
+    assert main(["import", str(without_okafor), "--prune"]) == 0
+    assert main(["import", str(EXAMPLE)]) == 0  # okafor again
+
+    rows = snapshot(imported.database_url)
+    tokens = {row[1]: row for row in rows["api_tokens"]}  # by name
+    assert tokens["sam"][-1] is not None  # revoked_at
+    assert tokens["ana"][-1] is None
+    assert rows["users"] == []
+    actions = _audit_actions(imported)
+    assert actions.count("token_revoked") == 1
+    assert actions.count("user_removed") == 1
+
+
+def _audit_actions(settings: Settings) -> list[str]:
+    async def read() -> list[str]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with engine.connect() as connection:
+                return list((await connection.execute(select(AuditEventRow.action))).scalars())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())

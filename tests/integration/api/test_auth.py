@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -133,3 +134,18 @@ async def test_a_refusal_for_the_callers_role_is_audited(
     token_id = tokens.lee.removeprefix("bgw_").split("_")[0]
     assert denials[0].actor == f"token:{token_id}"
     assert denials[0].subject == "/api/v1/audit"
+
+
+async def test_a_token_with_bytes_that_are_not_utf8_is_refused_not_a_500(gateway: Client) -> None:
+    server = gateway.server
+    for token in (b"bgw_\xff", b"bgw_0c8f166c24a641ec_\xff\xfe"):
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(
+            b"GET /api/v1/clients HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            b"Authorization: Bearer " + token + b"\r\n\r\n"
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+        writer.close()
+        await writer.wait_closed()
+        assert status_line.split()[1] == b"401", status_line
