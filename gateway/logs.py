@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from http import HTTPStatus
 from typing import Final
 
 import structlog
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 from structlog.tracebacks import ExceptionDictTransformer
 from structlog.types import EventDict, Processor, WrappedLogger
@@ -197,12 +199,31 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
     logging.getLogger("twilio").setLevel(logging.WARNING)
     # aiohttp's own access line contains the query string; AccessLogger below replaces it.
     logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _RefusedRequests) for f in server_log.filters):
+        server_log.addFilter(_RefusedRequests())
+
+
+class _RefusedRequests(logging.Filter):
+    """A request aiohttp's parser refused (a broken request line, header or encoding) is
+    answered 400 and logged by aiohttp as an error with a traceback. It is the client's
+    mistake, common on a public port: one line at info level, naming the kind of mistake."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and error.code == HTTPStatus.BAD_REQUEST:
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.msg, record.args = "http_request_refused: %s", (type(error).__name__,)
+            record.exc_info, record.exc_text = None, None
+        return True
 
 
 def route_of(request: BaseRequest) -> str:
     """The template of the route that took the request (`/api/v1/messages/{id}`), never the
     path as sent: a mistyped or probing path can carry a name or a message's words."""
-    match_info = getattr(request, "match_info", None)
+    # Not `request.match_info`: it asserts, and a request the HTTP parser refused (a bad
+    # method, an oversized header) was never routed.
+    match_info = getattr(request, "_match_info", None)
     resource = match_info.route.resource if match_info is not None else None
     return resource.canonical if resource is not None else "(no route)"
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.api_services.errors import ApiError
 from gateway.http.api.auth import therapist_gone
-from gateway.http.api.errors import STATUS
+from gateway.http.api.errors import STATUS, client_gone
 from gateway.http.keys import RUNTIME
 from gateway.logs import route_of
 from gateway.web import csrf
@@ -155,6 +155,9 @@ async def page_middleware(request: web.Request, handler: Handler) -> web.StreamR
         exc.headers.update(SECURITY_HEADERS)
         raise
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        if isinstance(exc, OSError) and client_gone(request):
+            log.info("request_abandoned", route=route_of(request))
+            raise web.HTTPBadRequest(text="the request was cut short") from None
         log.warning(
             "web_database_unavailable", route=route_of(request), error_type=type(exc).__name__
         )

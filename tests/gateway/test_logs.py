@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -117,3 +118,31 @@ async def test_access_lines_name_the_route_never_the_path_as_sent(
         ("(no route)", 404),
     ]
     assert not any(word in str(lines) for word in ("Marigold", "Thistlewaite", "end it"))
+
+
+async def test_a_request_the_http_parser_refuses_is_logged_as_one_plain_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A bad method or a broken request line is a 400 from aiohttp itself, never routed: it
+    gets its access line, not an error with a traceback."""
+    configure_logging("json")
+    app = web.Application()
+    server = TestServer(app)
+    await server.start_server(access_log_class=AccessLogger)
+    try:
+        for request in (b"FOO\x01 /healthz HTTP/1.1\r\n\r\n", b"GET /\xff HTTP/1.1\r\n\r\n"):
+            reader, writer = await asyncio.open_connection(server.host, server.port)
+            writer.write(request)
+            await writer.drain()
+            status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+            writer.close()
+            await writer.wait_closed()
+            assert status_line.split()[1] == b"400", status_line
+    finally:
+        await server.close()
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line for line in lines if line["level"] == "error"] == []
+    assert [line["route"] for line in lines if line["event"] == "http_request"] == [
+        "(no route)",
+        "(no route)",
+    ]

@@ -101,6 +101,13 @@ def _from_http(exc: web.HTTPException) -> web.Response:
     return error_response(exc.status, _HTTP_CODES.get(exc.status, "error"), message, headers)
 
 
+def client_gone(request: web.BaseRequest) -> bool:
+    """Whether the client closed its connection, as when it gives up halfway through its
+    body: the error reading it is the client's doing, not a database outage."""
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not is_api_path(request.path):
@@ -118,6 +125,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         return _from_http(exc)
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        if isinstance(exc, OSError) and client_gone(request):
+            log.info("request_abandoned", route=route_of(request))
+            return error_response(400, "invalid_input", "the request was cut short")
         log.warning(
             "api_database_unavailable", route=route_of(request), error_type=type(exc).__name__
         )

@@ -6,12 +6,14 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from aiohttp import web
+from structlog.testing import capture_logs
 
 from gateway.http.api.routes import all_operations
 from gateway.http.api.spec import ADMIN, THERAPIST, Operation
 from gateway.settings import Settings
 from tests.integration.api.conftest import Api, Client, Tokens, issue_token
-from tests.integration.conftest import table_rows
+from tests.integration.conftest import make_app, table_rows
 from tests.support.clock import FixedClock
 
 SOME_ID = "0" * 32
@@ -149,3 +151,36 @@ async def test_a_token_with_bytes_that_are_not_utf8_is_refused_not_a_500(gateway
         writer.close()
         await writer.wait_closed()
         assert status_line.split()[1] == b"401", status_line
+
+
+async def test_a_body_cut_short_by_the_client_is_not_taken_for_a_database_outage(
+    imported: Settings, clock: FixedClock, tokens: Tokens
+) -> None:
+    """Served as `gateway serve` serves (no handler cancellation, unlike the test client's
+    server): the client gives up halfway through its body."""
+    runner = web.AppRunner(make_app(imported, clock))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    [(host, port)] = runner.addresses  # the port the system chose
+    try:
+        with capture_logs() as events:
+            _, writer = await asyncio.open_connection(host, port)
+            writer.write(
+                b"POST /api/v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                b"Authorization: Bearer " + tokens.lee.encode() + b"\r\n"
+                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                b'{"client": "c1'
+            )
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+            for _ in range(100):  # until the server notices the closed connection
+                if any(event["event"] == "request_abandoned" for event in events):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    names = [event["event"] for event in events]
+    assert "request_abandoned" in names, names
+    assert "api_database_unavailable" not in names
