@@ -240,6 +240,11 @@ def _token_name(text: str) -> str:
     name = text.strip()
     if not 1 <= len(name) <= MAX_TOKEN_NAME:
         raise argparse.ArgumentTypeError(f"a token name has 1 to {MAX_TOKEN_NAME} characters")
+    if not name.isprintable():
+        # A tab or line break would forge columns or rows in `gateway token list`.
+        raise argparse.ArgumentTypeError(
+            "a token name is one line without tabs or control characters"
+        )
     return name
 
 

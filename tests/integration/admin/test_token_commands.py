@@ -101,6 +101,19 @@ def test_a_token_that_cannot_be_made_exits_2_and_creates_nothing(
     assert stored(practice) == ([], actions_before)
 
 
+@pytest.mark.parametrize("name", ["evil\tname\nx  admin", "bell\x07", "esc\x1b[31m", " "])
+def test_a_token_name_is_one_printable_line(name: str, practice: Settings, capsys: Capture) -> None:
+    """A tab or line break in a name would forge columns or rows in `token list`."""
+    _, actions_before = stored(practice)
+    with pytest.raises(SystemExit) as refused:  # argparse's own exit, with its usage line
+        create(capsys, "--name", name, "--role", "admin")
+    assert refused.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "token name" in err
+    assert stored(practice) == ([], actions_before)
+
+
 def test_list_shows_what_is_stored_of_each_token_but_never_a_secret(
     practice: Settings, capsys: Capture
 ) -> None:
