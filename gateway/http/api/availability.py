@@ -9,6 +9,7 @@ from aiohttp import web
 from pydantic import ConfigDict, Field
 
 from gateway.api_services import availability as availability_service
+from gateway.api_services.errors import InvalidInputError
 from gateway.http.api.auth import caller_of
 from gateway.http.api.fields import BodyModel, Note
 from gateway.http.api.parsing import context_of, parse_body, path_id
@@ -16,6 +17,13 @@ from gateway.http.api.rendering import render
 from gateway.http.api.spec import EVERYONE, Operation, Reply
 
 WindowText = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class TimeOffShown(BodyModel):
+    id: str
+    start: date
+    end: date
+    note: str
 
 
 class HoursBody(BodyModel):
@@ -37,6 +45,11 @@ class HoursBody(BodyModel):
     ]
     # Left out: unchanged.
     public_holidays: bool | None = None
+    # The rest of what GET answers, so that its answer can be edited and sent back whole.
+    # Not changed here: they must be what is in force.
+    therapist: str | None = None
+    timezone: str | None = None
+    time_off: list[TimeOffShown] | None = None
 
 
 class TimeOffBody(BodyModel):
@@ -59,9 +72,35 @@ async def get_hours(request: web.Request) -> web.Response:
     return render(availability)
 
 
+def _changes_beyond_hours(
+    body: HoursBody, current: availability_service.Availability
+) -> str | None:
+    """What the body would change besides hours and public holidays, which a PUT of hours
+    cannot do (it would otherwise be silently ignored)."""
+    if body.therapist is not None and body.therapist != current.therapist:
+        return f"therapist is {current.therapist!r}, the therapist of this path"
+    if body.timezone is not None and body.timezone != current.timezone:
+        return "timezone is set in the practice file (gateway import); it cannot change here"
+    if body.time_off is not None:
+        sent = {(e.id, e.start, e.end, e.note) for e in body.time_off}
+        if sent != {(e.id, e.start, e.end, e.note) for e in current.time_off}:
+            return (
+                "time_off changes through POST and DELETE /therapists/{id}/time-off; "
+                "send it unchanged or leave it out"
+            )
+    return None
+
+
 async def put_hours(request: web.Request) -> web.Response:
     therapist_id = path_id(request, "id", "therapist")
     body = await parse_body(request, HoursBody)
+    if (body.therapist, body.timezone, body.time_off) != (None, None, None):
+        current = await availability_service.get_availability(
+            context_of(request), caller_of(request), therapist_id
+        )
+        problem = _changes_beyond_hours(body, current)
+        if problem is not None:
+            raise InvalidInputError(problem)
     availability = await availability_service.set_hours(
         context_of(request), caller_of(request), therapist_id, body.hours, body.public_holidays
     )

@@ -71,6 +71,23 @@ async def test_put_then_get_round_trips_normalised_hours_and_reloads_configurati
     assert directory.therapist_info("lee").hours == normal
 
 
+async def test_what_get_answers_can_be_edited_and_put_back_whole(lee: Api) -> None:
+    shown = (await lee.get("/therapists/lee/hours")).json
+    edited = {**shown, "hours": {**shown["hours"], "fri": ["09:00-13:00"]}}
+    answer = await lee.put("/therapists/lee/hours", edited)
+    assert answer.status == 200, answer.json
+    assert answer.json == edited
+    for field, value, named in (
+        ("therapist", "okafor", "therapist"),
+        ("timezone", "Europe/London", "practice file"),
+        ("time_off", [], "time-off"),
+    ):
+        refused = await lee.put("/therapists/lee/hours", {**shown, field: value})
+        assert refused.status == 400, field
+        assert named in refused.json["error"]["message"]
+    assert (await lee.get("/therapists/lee/hours")).json == edited
+
+
 async def test_the_webhook_follows_new_hours_at_once(gateway: Client, lee: Api) -> None:
     assert await send_sms(gateway, RILEY, LEE_NUMBER, "before") == (200, EMPTY)
     await lee.put("/therapists/lee/hours", {"hours": {"tue": ["13:00-17:00"]}})
