@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     """Keys, tokens, accounts, the audit chain and retention."""
     keys = sub.add_parser("keys", help="encryption keys").add_subparsers(
-        dest="keys_command", required=True
+        dest="keys_command", required=True, metavar="SUBCOMMAND"
     )
     keys.add_parser("new", help="print a new key as id:key").set_defaults(run=handler("keys new"))
     keys.add_parser(
@@ -185,7 +185,7 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     ).set_defaults(run=handler("keys rotate"))
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(
-        dest="token_command", required=True
+        dest="token_command", required=True, metavar="SUBCOMMAND"
     )
     p = token.add_parser("create", help="print a new API token once")
     p.add_argument("--name", required=True, type=_token_name)
@@ -201,7 +201,7 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     p.set_defaults(run=handler("token revoke"))
 
     user = sub.add_parser("user", help="accounts for the web pages").add_subparsers(
-        dest="user_command", required=True
+        dest="user_command", required=True, metavar="SUBCOMMAND"
     )
     p = user.add_parser(
         "create", help="create an account (password from GATEWAY_USER_PASSWORD or a prompt)"
@@ -212,7 +212,7 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     p.set_defaults(run=handler("user create"))
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(
-        dest="audit_command", required=True
+        dest="audit_command", required=True, metavar="SUBCOMMAND"
     )
     p = audit.add_parser("verify", help="check the audit chain")
     p.add_argument("--expect-head", metavar="SEQ:HASH")
@@ -222,7 +222,7 @@ def _add_admin_commands(sub: Any, handler: Callable[[str], Command]) -> None:
     )
 
     retention = sub.add_parser("retention", help="purge old message bodies").add_subparsers(
-        dest="retention_command", required=True
+        dest="retention_command", required=True, metavar="SUBCOMMAND"
     )
     retention.add_parser("run", help="purge bodies older than GATEWAY_RETENTION_DAYS").set_defaults(
         run=handler("retention run")
