@@ -118,17 +118,31 @@ async def set_hours(
     async with context.engine.begin() as connection:
         therapist = await _therapist(connection, therapist_id)
         holidays = therapist.public_holidays if public_holidays is None else public_holidays
+        if (dict(therapist.hours), therapist.public_holidays) == (normal, holidays):
+            # Sent again unchanged (a retry, a form saved twice): nothing to write or audit.
+            return await _availability(connection, therapist_id)
         await connection.execute(
             update(TherapistRow)
             .where(TherapistRow.id == therapist_id)
             .values(hours=normal, public_holidays=holidays, updated_at=context.clock.now())
         )
+        # Before and after, so that "when could this client reach them?" can be answered
+        # for any past instant from the audit log alone.
+        hours_before: dict[str, JSONValue] = {
+            day: list(windows) for day, windows in dict(therapist.hours).items()
+        }
+        hours_after: dict[str, JSONValue] = {day: list(w) for day, w in normal.items()}
         await _record_change(
             context,
             connection,
             caller,
             therapist_id,
-            {"change": "hours", "public_holidays": holidays},
+            {
+                "change": "hours",
+                "public_holidays": holidays,
+                "hours": hours_after,
+                "hours_before": hours_before,
+            },
         )
         availability = await _availability(connection, therapist_id)
     await context.configuration_changed()

@@ -62,9 +62,13 @@ async def test_put_then_get_round_trips_normalised_hours_and_reloads_configurati
     again = await lee.get("/therapists/lee/hours")
     assert again.json == answer.json
     assert await config_version(imported) == version + 1
-    [event] = await availability_events(imported)
+    assert (await lee.put("/therapists/lee/hours", wanted)).json == answer.json
+    [event] = await availability_events(imported)  # the same hours again write nothing
     assert event.subject == "therapist:lee"
     assert event.details["change"] == "hours"
+    assert event.details["hours"] == normal
+    assert event.details["hours_before"]["thu"] == ["12:00-20:00"]
+    assert await config_version(imported) == version + 1
     # This process reloaded at once; others poll the bumped version.
     directory = gateway.app[RUNTIME].config.directory
     assert directory is not None
