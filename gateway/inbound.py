@@ -28,8 +28,8 @@ from gateway.spool import Spool, settle_direct_alerts
 from gateway.twilio.twiml import messaging_response
 from gateway.vault import Vault
 from gateway.writer import GroupWriter, WriterClosedError
-from rules.decisions import Decision
-from rules.engine import Facts, decide
+from rules.decisions import Decision, RelayToClient
+from rules.engine import Facts, decide, relay_opted_out_reply
 from rules.model import SenderHistory
 
 log = structlog.get_logger(__name__)
@@ -141,6 +141,11 @@ class InboundService:
             self._vault, directory, now, form, client_id=client_id, sender_index=sender_index
         )
         job = recorder.job(decision, twiml=twiml, twiml_without_reply=messaging_response(None))
+        for effect in decision.effects:
+            if isinstance(effect, RelayToClient):
+                job.relay_refused_twiml = messaging_response(
+                    relay_opted_out_reply(effect.client_id)
+                )
         answer = await self._record(job, decision)
         self._remember(sender_index, decision, now)
         self._metrics.inbound.labels(rule=decision.rule).inc()

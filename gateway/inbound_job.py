@@ -21,7 +21,13 @@ from gateway.db.tables import (
 from gateway.db.upserts import insert_ignoring_conflicts
 from gateway.delivery.outcomes import record_opt_change
 from gateway.importer import bump_config_version
-from rules.engine import ALREADY_REPLIED, OPTED_OUT, reason_without_reply
+from rules.engine import (
+    ALREADY_REPLIED,
+    OPTED_OUT,
+    RELAY_OPTED_OUT,
+    reason_without_reply,
+    relay_refused_reason,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,9 @@ class InboundJob:
     events: list[AuditEvent] = field(default_factory=list)
     # Answered from the spool while the database was away: the client has `twiml` already.
     answered: bool = False
+    # A relay's answer should its client turn out to have opted out (on another replica,
+    # a moment ago): the relay is then not sent.
+    relay_refused_twiml: str | None = None
 
     @property
     def sid(self) -> str:
@@ -98,10 +107,19 @@ class InboundJob:
     ) -> None:
         """The rest of the rows of the jobs whose messages were just inserted."""
         losers = await cls._claim_auto_replies(connection, fresh)
+        refused = await _relays_to_opted_out(connection, fresh)
         decisions = []
         quieted = []
         for job in fresh:
             decision = job.decision
+            if job.message_id in refused and job.relay_refused_twiml is not None:
+                answers[job.sid] = job.relay_refused_twiml
+                quieted.append({"quieted_id": job.message_id, "twiml": job.relay_refused_twiml})
+                job.outbound_messages = []
+                job.outbox = [row for row in job.outbox if row["kind"] != "relay"]
+                reason = relay_refused_reason(RELAY_OPTED_OUT)
+                decision = {**decision, "reason": reason}
+                job.events = [_with_reason(event, reason) for event in job.events]
             if job.message_id in losers and not job.answered:
                 # Another process already auto-replied to this sender in this period, or took
                 # the sender's STOP moments ago (this one's memory did not know it yet).
@@ -184,6 +202,29 @@ class InboundJob:
             (str(message_id), ALREADY_REPLIED) for message_id in mine if message_id not in won
         )
         return losers
+
+
+async def _relays_to_opted_out(connection: AsyncConnection, jobs: Sequence[InboundJob]) -> set[str]:
+    """Message ids of relays whose client has opted out, read in the transaction that would
+    send them: another replica may have taken the STOP before this one's memory knew."""
+    targets = {
+        job.message_id: str(row["counterpart_index"])
+        for job in jobs
+        if not job.answered
+        for row in job.outbound_messages
+    }
+    if not targets:
+        return set()
+    opted_out = set(
+        (
+            await connection.execute(
+                select(OptOutRow.phone_index).where(
+                    OptOutRow.phone_index.in_(set(targets.values())), OptOutRow.opted_out
+                )
+            )
+        ).scalars()
+    )
+    return {message_id for message_id, index in targets.items() if index in opted_out}
 
 
 def _with_reason(event: AuditEvent, reason: str) -> AuditEvent:

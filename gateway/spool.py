@@ -73,6 +73,7 @@ def job_to_json(job: InboundJob) -> bytes:
         "opt_change": job.opt_change,
         "auto_reply": job.auto_reply,
         "answered": job.answered,
+        "relay_refused_twiml": job.relay_refused_twiml,
         "events": [
             {
                 "at": e.at,
@@ -98,6 +99,7 @@ def job_from_json(raw: bytes) -> InboundJob:
         outbound_messages=data["outbound_messages"],
         opt_change=data["opt_change"],
         auto_reply=data["auto_reply"],
+        relay_refused_twiml=data.get("relay_refused_twiml"),
         events=[AuditEvent(**event) for event in data["events"]],
         answered=data.get("answered", False),
     )

@@ -299,6 +299,18 @@ def _clients_by_handle(facts: Facts, handle: str, own: tuple[str, ...]) -> list[
     return exact or [client for client in mine if client.id.casefold() == handle.casefold()]
 
 
+RELAY_OPTED_OUT: Final = "client opted out"
+
+
+def relay_opted_out_reply(client_id: str) -> str:
+    """The therapist's answer when the client of a relay has opted out."""
+    return f"Not sent: #{client_id} has opted out of texts."
+
+
+def relay_refused_reason(why: str) -> str:
+    return f"relay from a therapist's phone refused: {why}"
+
+
 def _relay(sms: InboundSms, facts: Facts) -> Decision:
     request = parse_relay(sms.body)
     own = facts.relay_therapists
@@ -306,7 +318,7 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
     def refuse(why: str, reply: str) -> Decision:
         return Decision(
             "relay",
-            f"relay from a therapist's phone refused: {why}",
+            relay_refused_reason(why),
             (),
             (Reply(reply),),
             therapist_ids=own,
@@ -341,7 +353,7 @@ def _relay(sms: InboundSms, facts: Facts) -> Decision:
         )
     client = matches[0]
     if client.id in facts.opted_out_clients:
-        return refuse("client opted out", f"Not sent: #{client.id} has opted out of texts.")
+        return refuse(RELAY_OPTED_OUT, relay_opted_out_reply(client.id))
     therapist = facts.therapists[client.therapist_id]
     reach = _reach(therapist, client, sms.at)
     if reach.open:

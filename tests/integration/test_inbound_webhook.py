@@ -541,3 +541,22 @@ async def test_metrics_count_decisions_and_signature_failures(gateway: Client) -
     assert "gateway_signature_failures_total 1.0" in text
     runtime = gateway.app[RUNTIME]
     assert runtime.writer.committed_batches >= 1
+
+
+async def test_a_relay_to_a_client_whose_stop_another_replica_took_is_not_sent(
+    imported: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """Replica B's memory has not caught up with Riley's STOP on replica A: its write finds the
+    opt-out, and Dr. Lee is told the relay was not sent, not "Sent to"."""
+    replica_a, replica_b = [await aiohttp_client(make_app(imported, clock)) for _ in range(2)]
+    assert await send_sms(replica_a, RILEY, LEE_NUMBER, "STOP") == (200, EMPTY)
+    status, answer = await send_sms(replica_b, LEE_OWN_PHONE, LEE_NUMBER, "#c1002 see you at 3")
+    assert status == 200
+    assert "Not sent: #c1002 has opted out of texts." in answer
+    assert [row for row in await outbox(imported) if row.kind == "relay"] == []
+    assert [m for m in await messages(imported) if m.direction == "outbound"] == []
+    [relay] = [m for m in await messages(imported) if m.rule == "relay"]
+    decision = {row.message_id: row for row in await table_rows(imported, "decisions")}[relay.id]
+    assert decision.reason == "relay from a therapist's phone refused: client opted out"
+    # A retry of the webhook gets the same answer.
+    assert relay.twiml == answer
