@@ -32,6 +32,7 @@ _MONTH_NAMES = (
 )
 # "Monday at ..." is only unambiguous while the named day is within the coming week.
 _MAX_DAYS_BY_NAME = 6
+_MAX_DAYS_WITHOUT_YEAR = 183
 
 
 def _local(moment: datetime, name: str, zone: ZoneInfo) -> datetime:
@@ -61,7 +62,8 @@ def zone_abbreviation(local: datetime) -> str:
 
 def describe_opening(opening: datetime, now: datetime, timezone: str) -> str:
     """ "today at 1:00 PM EST", "tomorrow at 9:00 AM EST", "Monday at 9:00 AM EST", or with
-    the date when more than six calendar days away: "Monday, July 12 at 9:00 AM EDT".
+    the date when more than six calendar days away: "Monday, July 12 at 9:00 AM EDT", and the
+    year too when more than half a year away: "Monday, December 6, 2027 at 9:00 AM EST".
 
     Calendar days are counted in `timezone`, the therapist's zone.
     """
@@ -78,6 +80,9 @@ def describe_opening(opening: datetime, now: datetime, timezone: str) -> str:
     else:
         # Also for a moment already past: a bare weekday name would point into the future.
         day = f"{weekday}, {_MONTH_NAMES[when.month - 1]} {when.day}"
+        if abs(days) > _MAX_DAYS_WITHOUT_YEAR:
+            # "December 6" read on December 5 means tomorrow, not next year.
+            day = f"{day}, {when.year}"
     return f"{day} at {clock_time(when)} {zone_abbreviation(when)}"
 
 

@@ -22,6 +22,7 @@ OPENINGS = [
     "tomorrow at 9:00 AM EST",
     "Monday at 9:00 AM EST",
     "Wednesday, September 30 at 12:30 PM GMT+5:30",
+    "Wednesday, September 29, 2027 at 12:30 PM UTC+5:45",
 ]
 LONG_NAME = "Dr. Maximiliana Alexandrovna Montgomery-Wellington-Featherstonehaugh " * 6
 AWKWARD_NAME = "Dr. Zoë O\u2019Brien-Çelik \U0001f33f\t\n Ñuñez"

@@ -84,6 +84,20 @@ MONDAY_MORNING = local(NY, "2026-11-23 10:00")
             id="the contract's example",
         ),
         pytest.param(
+            local(NY, "2027-12-06 09:00"),
+            local(NY, "2026-12-05 09:00"),
+            NY,
+            "Monday, December 6, 2027 at 9:00 AM EST",
+            id="a year away has the year",
+        ),
+        pytest.param(
+            local(NY, "2027-05-31 09:00"),
+            local(NY, "2026-11-30 09:00"),
+            NY,
+            "Monday, May 31 at 9:00 AM EDT",
+            id="half a year away has no year",
+        ),
+        pytest.param(
             datetime(2026, 11, 24, 14, tzinfo=UTC),
             datetime(2026, 11, 24, 4, 30, tzinfo=UTC),  # 23:30 on Monday in New York
             NY,
