@@ -165,12 +165,18 @@ class InboundRecorder:
                 self._alerts(job, therapist_ids)
             case RecordOptOut(keyword=keyword) | RecordOptIn(keyword=keyword):
                 self._opt_change(job, keyword, opted_out=isinstance(effect, RecordOptOut))
-            case NotifyOptOut(therapist_id=therapist_id):
+            case NotifyOptOut(therapist_id=therapist_id, until=until):
                 therapist = self._directory.therapist_info(therapist_id)
                 notice = opt_out_notice(self._client_id or "?")
                 job.outbox.append(
                     self._row(
-                        "notice", therapist.number, therapist.forward_to, notice, therapist_id
+                        "notice",
+                        therapist.number,
+                        therapist.forward_to,
+                        notice,
+                        therapist_id,
+                        due_at=until,
+                        details={"held": until is not None},
                     )
                 )
             case RelayToClient():

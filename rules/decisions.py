@@ -72,9 +72,12 @@ class RecordOptIn:
 
 @dataclass(frozen=True, slots=True)
 class NotifyOptOut:
-    """A notice without content to the therapist that their client opted out."""
+    """A notice without content to the therapist that their client opted out; held until
+    `until`, the next time the client could reach them, when that is not now (it tells them
+    about the client, so it keeps the same hours as the client's messages)."""
 
     therapist_id: str
+    until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,7 +136,7 @@ def decide(sms: InboundSms, facts: Facts) -> Decision:
         flags.append("after_hours")
     keyword = carrier_keyword(sms.body)
     if keyword is not None:
-        return _keyword(facts, reach, flags, *keyword)
+        return _keyword(facts, reach, flags, *keyword, at=sms.at)
     crisis = detect_crisis(sms.body)
     if crisis.crisis:
         return _crisis(facts, reach, flags, crisis)
@@ -178,7 +178,13 @@ def _delivery(reach: _Reach) -> tuple[Effect, ...]:
 
 
 def _keyword(
-    facts: Facts, reach: _Reach | None, flags: list[str], kind: Keyword, word: str
+    facts: Facts,
+    reach: _Reach | None,
+    flags: list[str],
+    kind: Keyword,
+    word: str,
+    *,
+    at: datetime,
 ) -> Decision:
     if kind == "opt_out":
         flags.append("opt_out")
@@ -191,12 +197,16 @@ def _keyword(
     effects: list[Effect] = []
     if kind == "opt_out":
         effects.append(RecordOptOut(word))
-        if reach is not None:
-            effects.append(NotifyOptOut(reach.therapist.id))
         reason = (
             f"carrier opt-out keyword {word}: recorded, not forwarded; "
             "Twilio confirms to the sender"
         )
+        if reach is not None:
+            held_until = reach.opening if not reach.open else None
+            effects.append(NotifyOptOut(reach.therapist.id, held_until))
+            if held_until is not None:
+                when = describe_opening(held_until, at, reach.therapist.schedule.timezone)
+                reason += f"; the therapist's notice held until {when}"
         return _decision("opt_out", reason, flags, effects, reach, inbox=inbox)
     if kind == "opt_in":
         reason = (

@@ -345,8 +345,10 @@ async def test_opt_out_is_recorded_then_only_crisis_replies_reach_the_number(
     assert "988" in crisis
     [opt_out] = await table_rows(imported, "opt_outs")
     assert opt_out.opted_out
-    notices = [row for row in await outbox(imported) if row.kind == "notice"]
-    assert len(notices) == 1
+    [notice] = [row for row in await outbox(imported) if row.kind == "notice"]
+    # Not at 8 PM: Dr. Lee hears of it when Riley's messages would reach her.
+    assert notice.due_at == at_ny(2026, 12, 2, 9)
+    assert notice.details["held"] is True
     rules = sorted(m.rule for m in await messages(imported))
     assert rules == ["closed", "crisis", "opt_out"]
 

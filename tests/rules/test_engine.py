@@ -116,6 +116,14 @@ def test_stop_about_an_appointment_is_still_an_opt_out_and_the_therapist_is_told
     assert decision.forward is None
 
 
+def test_the_therapists_opt_out_notice_keeps_the_clients_hours() -> None:
+    """It is about a client, so it reaches the therapist when the client's messages would."""
+    decision = decide(sms("STOP", TUESDAY_20), facts())
+    assert NotifyOptOut("lee", ny(4, 21)) in decision.effects
+    assert decision.reason.endswith("; the therapist's notice held until Friday at 9:00 PM EST")
+    assert decision.deliver_at is None  # the STOP itself is not held: nothing to deliver
+
+
 def test_opt_in_is_recorded_without_a_reply() -> None:
     decision = decide(sms("UNSTOP", TUESDAY_10), facts())
     assert decision.effects == (RecordOptIn("UNSTOP"),)

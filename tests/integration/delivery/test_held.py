@@ -10,15 +10,17 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config_cache import ConfigCache
-from gateway.db.tables import ClientRow, MessageRow, TherapistRow
+from gateway.db.tables import ClientRow, MessageRow, OutboxRow, TherapistRow
 from gateway.importer import bump_config_version, replace_time_off
+from gateway.outbox import outbox_row
 from gateway.practice_config import Period
 from gateway.vault import Vault
-from rules.notices import digest_text, notify_digest_text, notify_text
+from rules.notices import digest_text, notify_digest_text, notify_text, opt_out_notice
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
 from tests.integration.delivery.queue import (
     LEE,
+    LEE_NUMBER,
     LEE_OWN_PHONE,
     RILEY_ID,
     RILEY_NAME,
@@ -407,3 +409,30 @@ async def test_a_held_reply_follows_the_hours_of_the_clients_therapist_now(
 
     [sent] = fake.messages
     assert sent.body == "see you soon"
+
+
+async def test_a_held_opt_out_notice_reaches_the_therapist_at_the_opening(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    """Riley texted STOP at 8 PM: Dr. Lee hears of it at her Wednesday opening, once."""
+    notice = outbox_row(
+        vault,
+        kind="notice",
+        from_number=LEE_NUMBER,
+        to_number=LEE_OWN_PHONE,
+        body=opt_out_notice(RILEY_ID),
+        due_at=WEDNESDAY_OPENING,
+        now=TUESDAY_EVENING,
+        therapist_id=LEE,
+        client_id=RILEY_ID,
+        details={"held": True},
+    )
+    await insert_rows(db, OutboxRow, [notice])
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+    await worker.run_once(WEDNESDAY_OPENING - timedelta(minutes=1))
+    assert fake.messages == []
+    await worker.run_once(WEDNESDAY_OPENING)
+    await worker.run_once(WEDNESDAY_OPENING + timedelta(minutes=1))
+    [sent] = fake.messages
+    assert (sent.to, sent.body) == (LEE_OWN_PHONE, opt_out_notice(RILEY_ID))
