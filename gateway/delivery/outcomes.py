@@ -16,7 +16,7 @@ from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OptOutRow, OutboxRow, StatusEventRow, table_of
 from gateway.db.upserts import upsert_insert
 from gateway.delivery.claim import Claim
-from gateway.outbox import TO_CLIENT_KINDS, TO_THERAPIST_KINDS
+from gateway.outbox import PRIORITY_ALERT, TO_CLIENT_KINDS, TO_THERAPIST_KINDS
 from gateway.status_job import FORWARD_FAILED, advances
 
 ACTOR: Final = "delivery"
@@ -86,6 +86,22 @@ async def mark_sending(
         .values(state="sending", lease_until=now + lease, details=details)
     )
     return bool(result.rowcount == 1)
+
+
+async def hasten_waiting_alerts(connection: AsyncConnection, now: datetime) -> int:
+    """Twilio answers again: alerts waiting out a retry delay become due now, so that they
+    go ahead of the messages that waited with them."""
+    result = await connection.execute(
+        update(OutboxRow)
+        .where(
+            OutboxRow.state == "pending",
+            OutboxRow.priority == PRIORITY_ALERT,
+            OutboxRow.attempts > 0,
+            OutboxRow.due_at > now,
+        )
+        .values(due_at=now)
+    )
+    return result.rowcount
 
 
 async def record_sent(

@@ -72,6 +72,10 @@ class OutcomeRecorder:
         match outcome:
             case Sent(sid=sid):
                 await outcomes.record_sent(connection, claim, sid, now=now, sent_at=now)
+                # A send that had to be tried again going through means Twilio is back.
+                recovered = claim.attempts > 0 and claim.priority != PRIORITY_ALERT
+                if recovered and await outcomes.hasten_waiting_alerts(connection, now):
+                    self._note_due(now)
                 log.info(
                     "outbox_sent",
                     outbox_id=claim.id,

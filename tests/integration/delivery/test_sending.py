@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import timedelta
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from tests.integration.delivery.queue import (
     opt_out,
     outbox,
     plain_row,
+    queue_alert,
     queue_forward,
     queue_relay,
 )
@@ -115,6 +117,39 @@ async def test_server_errors_and_throttling_are_retried_until_twilio_takes_the_m
     assert len(fake.messages) == 1
     assert fake.post_attempts == 3
     assert (await outbox(db))[outbox_id].state == "sent"
+
+
+class _NoJitter(random.Random):
+    def random(self) -> float:
+        return 0.0
+
+
+async def test_a_crisis_alert_goes_as_soon_as_twilio_answers_again(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """Twilio throttles the alert with a long Retry-After while a notice waits out its own
+    delay: the alert is tried again within seconds, and the first send that goes through
+    brings it forward, so that it does not trail the messages that waited with it."""
+    start = clock.now()
+    await insert_rows(db, OutboxRow, [plain_row(vault, at=start, body="notice")])
+    worker = await make_worker(rng=_NoJitter())
+    fake.fail_next(1, status=500)
+    await worker.run_once(start)  # the notice: due again in 5 s
+    alert = await queue_alert(
+        db, vault, at=start + timedelta(seconds=1), from_number="+15550000099"
+    )
+    fake.fail_next(1, status=429, retry_after=600)
+    await worker.run_once(start + timedelta(seconds=1))
+    waiting = (await outbox(db))[alert["id"]]
+    assert waiting.attempts == 1
+    # Retry-After is a floor, but not ten minutes for a crisis alert: five seconds.
+    assert waiting.due_at == start + timedelta(seconds=6)
+
+    recovered = start + timedelta(seconds=5)  # the notice is due again, the alert not yet
+    await worker.run_once(recovered)
+    await worker.run_once(recovered)
+    assert [m.body[:15] for m in fake.messages] == ["notice", "Possible crisis"]
+    assert (await outbox(db))[alert["id"]].state == "sent"
 
 
 async def test_an_opted_out_recipient_fails_once_and_stops_the_rest_of_its_queue(
