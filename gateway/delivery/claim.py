@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import aliased
 
 from gateway.db.engine import reader
 from gateway.db.tables import OutboxRow, SendSlotRow
@@ -86,6 +87,31 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
         OutboxRow.state.in_(_CLAIMABLE),
         OutboxRow.due_at <= now,
         or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
+    )
+
+
+def _first_for_its_recipient(now: datetime) -> ColumnElement[bool]:
+    """A recipient's messages go in the order they were written, also with several workers:
+    a row waits while an earlier one to the same phone from the same number is being sent or
+    is due itself (one claimed by another worker at this very moment included). Rows waiting
+    out a retry delay, or held to a later opening, do not hold back the rest."""
+    earlier = aliased(OutboxRow)
+    return ~(
+        select(earlier.id)
+        .where(
+            earlier.to_index == OutboxRow.to_index,
+            earlier.from_number == OutboxRow.from_number,
+            earlier.kind != "alert",
+            or_(
+                earlier.created_at < OutboxRow.created_at,
+                and_(earlier.created_at == OutboxRow.created_at, earlier.id < OutboxRow.id),
+            ),
+            or_(
+                earlier.state.in_(("claimed", "sending")),
+                and_(earlier.state.in_(("pending", "unknown")), earlier.due_at <= now),
+            ),
+        )
+        .exists()
     )
 
 
@@ -174,7 +200,9 @@ async def claim_due(
             .where(SendSlotRow.from_number == OutboxRow.from_number, SendSlotRow.next_at > now)
             .exists()
         )
-        query = query.where(or_(OutboxRow.kind == "alert", ~slot_busy))
+        query = query.where(
+            or_(OutboxRow.kind == "alert", and_(~slot_busy, _first_for_its_recipient(now)))
+        )
     # Rows due together (held to one opening) go in the order they were written: ids are random.
     query = query.order_by(
         OutboxRow.priority, OutboxRow.due_at, OutboxRow.created_at, OutboxRow.id

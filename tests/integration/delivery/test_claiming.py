@@ -52,6 +52,31 @@ async def test_two_workers_passing_together_never_send_a_row_twice(
     assert {row.state for row in (await outbox(db)).values()} == {"sent"}
 
 
+async def test_two_workers_send_one_recipients_messages_in_the_order_they_were_written(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """A client's texts forwarded to the therapist's phone carry no time: they must arrive in
+    order, whichever worker sends each."""
+    now = clock.now()
+    rows = [
+        plain_row(vault, at=now + timedelta(milliseconds=n), body=f"forward {n}") for n in range(12)
+    ]
+    await insert_rows(db, OutboxRow, rows)
+    # Small claims and slow answers: each worker holds some of the rows while the other
+    # looks for more.
+    first = await make_worker(worker_id="first", batch_size=3)
+    second = await make_worker(worker_id="second", batch_size=3)
+    fake.delay_next(len(rows), seconds=0.05)
+
+    for step in range(60):
+        at = now + timedelta(seconds=1 + step)
+        await asyncio.gather(first.run_once(at), second.run_once(at))
+        if len(fake.messages) == len(rows):
+            break
+
+    assert [message.body for message in fake.messages] == [f"forward {n}" for n in range(12)]
+
+
 async def test_rows_claimed_by_a_worker_that_died_are_sent_by_another_after_the_lease(
     db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
 ) -> None:
