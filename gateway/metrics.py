@@ -40,7 +40,9 @@ class Metrics:
             registry=self.registry,
         )
         self.outbox_pending = Gauge(
-            "gateway_outbox_due", "Outbox rows due and not yet sent", registry=self.registry
+            "gateway_outbox_due",
+            "Outbox rows due and not yet sent, or waiting to be tried again",
+            registry=self.registry,
         )
         self.outbox_oldest_due = Gauge(
             "gateway_outbox_oldest_due_seconds",

@@ -306,7 +306,9 @@ async def set_aside(
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Rows due and still to be sent, and when the longest-waiting of them became due."""
+    """Rows due and still to be sent, or waiting to be tried again (Twilio refused them for
+    now: their next try is later, but they are late already), and when the longest-waiting
+    row now due became due."""
 
     count: int
     oldest_due_at: datetime | None
@@ -317,13 +319,19 @@ class Backlog:
 
 async def due_backlog(engine: AsyncEngine, now: datetime) -> Backlog:
     async with reader(engine).connect() as connection:
-        count, oldest = (
+        open_rows = OutboxRow.state.in_(OPEN_STATES)
+        count = (
             await connection.execute(
-                select(func.count(), func.min(OutboxRow.due_at))
+                select(func.count())
                 .select_from(OutboxRow)
-                .where(OutboxRow.state.in_(OPEN_STATES), OutboxRow.due_at <= now)
+                .where(open_rows, or_(OutboxRow.due_at <= now, OutboxRow.attempts > 0))
             )
-        ).one()
+        ).scalar_one()
+        oldest = (
+            await connection.execute(
+                select(func.min(OutboxRow.due_at)).where(open_rows, OutboxRow.due_at <= now)
+            )
+        ).scalar_one()
     return Backlog(count=int(count), oldest_due_at=oldest)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import OutboxRow
-from gateway.delivery.claim import claim_due
+from gateway.delivery.claim import claim_due, due_backlog
 from gateway.delivery.recording import FIRST_CHECK
 from gateway.twilio.sender import TwilioRestSender
 from gateway.vault import Vault
@@ -202,3 +202,17 @@ async def test_slow_lookups_give_back_what_cannot_be_reconciled_within_half_the_
     await worker.run_once(now + FIRST_CHECK + timedelta(seconds=1))
     assert {row.state for row in (await outbox(db)).values()} == {"sent"}
     assert fake.post_attempts == 3
+
+
+async def test_the_backlog_counts_rows_waiting_to_be_tried_again(
+    db: AsyncEngine, vault: Vault, clock: FixedClock
+) -> None:
+    """Behind a Twilio outage every row waits out a retry delay, none is due this instant:
+    the backlog must not read empty then."""
+    now = clock.now()
+    retrying = plain_row(vault, at=now - timedelta(minutes=3), body="tried once")
+    retrying.update(attempts=1, due_at=now + timedelta(seconds=40))
+    held = plain_row(vault, at=now, body="held to the opening", due_in=timedelta(hours=12))
+    await insert_rows(db, OutboxRow, [retrying, held])
+    backlog = await due_backlog(db, now)
+    assert backlog.count == 1
