@@ -3,8 +3,9 @@
 An alert that is not reported delivered ten minutes after it was sent is sent once more to
 the same on-call number; if that one too is not delivered ten minutes later, a copy goes to
 the therapist's own phone (`forward_to`). An alert that Twilio refused, or reported
-undelivered, escalates without waiting; a refused one goes straight to the own phone, as the
-same number would refuse again. Repeats say so, so that they are not taken for new crises.
+undelivered, goes to the own phone without waiting (the on-call phone is off or cannot take
+it; with no own phone, as for the practice's on-call, to the same number again). Repeats say
+so, so that they are not taken for new crises.
 
 Escalation rows get ids derived from the row they escalate, so that workers racing to
 escalate the same alert insert one row between them.
@@ -31,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 ESCALATE_AFTER: Final = timedelta(minutes=10)
 REPEAT: Final = "Repeat, no delivery report yet: "
+NOT_DELIVERED: Final = "Repeat, the alert to on-call was not delivered: "
 LAST_STEP: Final = 2
 # Alerts older than this are not escalated any more: by then a person has looked, or the
 # problem is not one a further text can fix.
@@ -49,11 +51,12 @@ def _next_step(row: Any, now: datetime) -> int | None:
     if step >= LAST_STEP or row.delivery_status in _DELIVERED:
         return None
     if row.state == "failed":
+        # Twilio refused it: the same number would refuse again.
         return LAST_STEP
     if row.state != "sent":
         return None
     if row.delivery_status in _UNDELIVERED:
-        return step + 1
+        return LAST_STEP if row.therapist_id is not None else step + 1
     if row.sent_at is not None and row.sent_at + ESCALATE_AFTER <= now:
         return step + 1
     return None
@@ -83,9 +86,10 @@ async def _escalate(
     body = vault.open("outbox", "body", row.id, row.body_enc) if row.body_enc else None
     if body is None:
         return None
-    if not body.startswith(REPEAT):
-        # Read as a repeat of one alert, not as a second crisis.
-        body = REPEAT + body
+    # Read as a repeat of one alert, not as a second crisis; and why it is repeated.
+    body = body.removeprefix(REPEAT).removeprefix(NOT_DELIVERED)
+    not_delivered = row.state == "failed" or row.delivery_status in _UNDELIVERED
+    body = (NOT_DELIVERED if not_delivered else REPEAT) + body
     new_id = escalation_id(row.id, step)
     values = outbox_row(
         vault,

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.tables import OutboxRow
 from gateway.delivery import outcomes
-from gateway.delivery.alerts import REPEAT, escalation_id
+from gateway.delivery.alerts import NOT_DELIVERED, REPEAT, escalation_id
 from gateway.delivery.claim import claim_due
 from gateway.delivery.sending import build_sender
 from gateway.settings import Settings
@@ -67,6 +67,24 @@ async def test_an_undelivered_alert_is_sent_again_at_ten_minutes_and_to_the_own_
     )
     assert (rows[second].details["escalation"], rows[second].details["escalates"]) == (2, first)
     assert await audit_actions(db, f"outbox:{first}") == ["alert_escalated", "message_sent"]
+
+
+async def test_an_alert_reported_undelivered_goes_to_the_own_phone_at_once_and_says_why(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    now = clock.now()
+    await queue_alert(db, vault, at=now)
+    worker = await make_worker()
+    await worker.run_once(now)
+    [sent] = fake.messages
+    async with db.begin() as connection:
+        await StatusJob(sent.sid, "undelivered", 30003, now + MINUTE).write(connection)
+
+    await worker.run_once(now + MINUTE)
+    await worker.run_once(now + MINUTE)
+
+    assert [message.to for message in fake.messages] == [LEE_ON_CALL, LEE_OWN_PHONE]
+    assert fake.messages[1].body == NOT_DELIVERED + sent.body
 
 
 async def test_a_delivered_alert_is_not_escalated(
