@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import string
 from importlib import resources
 from typing import Any
 
@@ -16,15 +18,21 @@ CALM = CrisisAssessment(crisis=False, categories=(), severity=None, evidence=())
 
 
 def _document(**change: Any) -> dict[str, Any]:
-    """A model of one feature: the word "kite" is a crisis, and a self-harm one."""
+    """A model of four words: "kite" is a crisis, and a self-harm one; "a", "red" and "day"
+    weigh nothing."""
     document: dict[str, Any] = {
         "format": 1,
-        "features": ["w:kite"],
-        "idf": [1.0],
-        "crisis": {"weights": [10.0], "bias": -5.0, "threshold": 0.5, "min_words": 1},
+        "features": ["w:kite", "w:a", "w:red", "w:day"],
+        "idf": [1.0, 1.0, 1.0, 1.0],
+        "crisis": {
+            "weights": [10.0, 0.0, 0.0, 0.0],
+            "bias": -5.0,
+            "threshold": 0.5,
+            "min_words": 1,
+        },
         "category": {
             "names": ["suicidal_ideation", "self_harm"],
-            "weights": [[0.0], [1.0]],
+            "weights": [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]],
             "biases": [0.0, 0.0],
         },
     }
@@ -57,8 +65,8 @@ def test_emoji_count_as_words_and_repeats_are_counted() -> None:
     assert counted["b:💊 💊"] == 1
 
 
-def test_a_message_with_no_known_feature_scores_the_bias_alone() -> None:
-    score = _kite_model().score("nothing here")
+def test_a_message_with_no_weighty_feature_scores_the_bias_alone() -> None:
+    score = _kite_model().score("a red day")
     assert score.probability == pytest.approx(1 / (1 + 2.718281828459045**5))
     assert score.category is None
     assert not score.crisis
@@ -70,8 +78,15 @@ def test_messages_shorter_than_the_models_minimum_are_left_to_the_lexicon() -> N
     assert model.score("a red kite").category == "self_harm"
 
 
+def test_too_few_words_the_model_knows_are_left_to_the_lexicon() -> None:
+    """Codes and keyboard noise: the model would judge them on stray pieces of words."""
+    model = _kite_model()
+    assert model.score("kite zq9x xv7k qq3 vvb1").category is None
+    assert model.score("a kite zq9x xv7k red").category == "self_harm"
+
+
 def test_a_known_feature_can_decide_crisis_and_category() -> None:
-    score = _kite_model().score("a kite")
+    score = _kite_model().score("a red kite")
     assert score.crisis
     assert score.category == "self_harm"
 
@@ -89,11 +104,11 @@ def test_the_model_speaks_only_where_the_lexicon_found_nothing() -> None:
 
 
 def test_a_model_hit_names_the_model_and_covers_the_message_without_its_words() -> None:
-    assessment = with_model(CALM, "Red KITE", _kite_model())
+    assessment = with_model(CALM, "A red KITE", _kite_model())
     assert assessment.crisis
     assert assessment.categories == ("self_harm",)
     assert assessment.severity == "medium"
-    assert assessment.evidence == (Evidence(MODEL_RULE, "self_harm", "medium", 0, 8),)
+    assert assessment.evidence == (Evidence(MODEL_RULE, "self_harm", "medium", 0, 10),)
     assert "kite" not in assessment.reason.lower()
     assert MODEL_RULE in assessment.reason
 
@@ -142,6 +157,10 @@ def test_the_packaged_model_is_well_formed_and_small() -> None:
         "note 3",
         "hey its me again, are you there?",
         "merry christmas eve to you all",
+        # What scripts and load tests send: ids, codes, noise.
+        "o6D6754 fwd 20 body-o6D6754-20",
+        "Z8U DzV8fUkki jL5 ZPjN0MEQ7 jJJibaZ HV7 B3m03",
+        "msg 3f2a9c41 seq 42 run b7e1 node 7",
     ],
 )
 def test_ordinary_messages_stay_calm_with_the_model(text: str) -> None:
@@ -157,3 +176,17 @@ def test_ordinary_messages_stay_calm_with_the_model(text: str) -> None:
 )
 def test_the_packaged_model_and_lexicon_together_catch_plain_crises(text: str) -> None:
     assert detect_crisis(text).crisis
+
+
+def test_strings_of_codes_and_noise_do_not_read_as_crises() -> None:
+    """Ids, hashes and keyboard noise carry pieces of words that happen to weigh; before the
+    model needed words of its own vocabulary, one such string in six read as a crisis."""
+    rng = random.Random(20261128)
+    alphabet = string.ascii_letters + string.digits
+
+    def code() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(3, 9)))
+
+    noise = [" ".join(code() for _ in range(rng.randint(5, 12))) for _ in range(300)]
+    noise += [f"{code()} fwd {n} body-{code()}-{n}" for n in range(100)]
+    assert [text for text in noise if detect_crisis(text).crisis] == []
