@@ -161,8 +161,8 @@ class InboundRecorder:
                 self._forward(job, therapist_id, mode, due_at=self._now, held=False)
             case Hold(therapist_id=therapist_id, mode=mode, until=until):
                 self._forward(job, therapist_id, mode, due_at=until, held=True)
-            case AlertOnCall(therapist_ids=therapist_ids):
-                self._alerts(job, therapist_ids)
+            case AlertOnCall(therapist_ids=therapist_ids, practice=practice):
+                self._alerts(job, therapist_ids, with_practice=practice)
             case RecordOptOut(keyword=keyword) | RecordOptIn(keyword=keyword):
                 self._opt_change(job, keyword, opted_out=isinstance(effect, RecordOptOut))
             case NotifyOptOut(therapist_id=therapist_id, until=until):
@@ -247,8 +247,11 @@ class InboundRecorder:
             )
         )
 
-    def _alerts(self, job: InboundJob, therapist_ids: tuple[str, ...]) -> None:
-        """Alerts name the client (or "unknown sender"), never content or a number."""
+    def _alerts(
+        self, job: InboundJob, therapist_ids: tuple[str, ...], *, with_practice: bool
+    ) -> None:
+        """Alerts name the client (or "unknown sender"), never content or a number; each
+        on-call phone gets one, however many of the alerted share it."""
         directory = self._directory
         client_id = self._client_id
         who = directory.client_info(client_id).name if client_id is not None else "unknown sender"
@@ -258,9 +261,13 @@ class InboundRecorder:
             on_call = therapist.on_call or therapist.forward_to
             targets.append((therapist_id, on_call, therapist.number, therapist.timezone))
         practice = directory.config.practice
-        if not targets and practice is not None and practice.on_call:
+        if (with_practice or not targets) and practice is not None and practice.on_call:
             targets.append((None, practice.on_call, self._form.to_number, practice.timezone))
+        phones: set[str] = set()
         for target_id, on_call, from_number, timezone in targets:
+            if on_call in phones:
+                continue
+            phones.add(on_call)
             text = crisis_alert_text(who, self._now, timezone, self._message_id)
             job.outbox.append(
                 self._row("alert", from_number, on_call, text, target_id, details={"escalation": 0})

@@ -54,10 +54,11 @@ class Hold:
 
 @dataclass(frozen=True, slots=True)
 class AlertOnCall:
-    """Alert, at once and without content, the on-call numbers of these therapists; with
-    none, the practice's on-call number."""
+    """Alert, at once and without content, the on-call numbers of these therapists, and the
+    practice's on-call number when `practice` is set (or when no therapist is named)."""
 
     therapist_ids: tuple[str, ...]
+    practice: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,10 +136,10 @@ def decide(sms: InboundSms, facts: Facts) -> Decision:
         flags.append("after_hours")
     keyword = carrier_keyword(sms.body)
     if keyword is not None:
-        return _keyword(facts, reach, flags, *keyword, at=sms.at)
+        return _keyword(facts, reach, flags, *keyword, at=sms.at, from_phone=sms.from_is_phone)
     crisis = detect_crisis(sms.body)
     if crisis.crisis:
-        return _crisis(facts, reach, flags, crisis)
+        return _crisis(facts, reach, flags, crisis, from_phone=sms.from_is_phone)
     if reach is None:
         return _unknown_sender(sms, facts)
     return _by_hours(sms, facts, reach, flags)
@@ -185,6 +185,7 @@ def _keyword(
     word: str,
     *,
     at: datetime,
+    from_phone: bool,
 ) -> Decision:
     if kind == "opt_out":
         flags.append("opt_out")
@@ -201,7 +202,8 @@ def _keyword(
             f"carrier opt-out keyword {word}: recorded, not forwarded; "
             "Twilio confirms to the sender"
         )
-        if reach is not None:
+        # "none" is the inbox alone, where the opt-out shows: nothing goes to the phone.
+        if reach is not None and reach.therapist.forward != "none":
             held_until = reach.opening if not reach.open else None
             effects.append(NotifyOptOut(reach.therapist.id, held_until))
             if held_until is not None:
@@ -215,16 +217,28 @@ def _keyword(
         return _decision("opt_in", reason, flags, [RecordOptIn(word)], reach, inbox=inbox)
     # Answered even after an opt-out: a client who texts "help" may be in crisis, and the
     # answer carries the crisis lines.
+    if not from_phone:
+        # A short code or a named sender is a service, not a person: an answer could start
+        # a loop of automated replies.
+        reason = f"help keyword {word}: not answered (sender is not a phone number)"
+        return _decision("help", reason, flags, effects, reach, inbox=inbox)
     effects.append(Reply(help_reply(facts.practice.name, facts.practice.country)))
     reason = f"help keyword {word}: answered with the practice's name and the crisis lines"
     return _decision("help", reason, flags, effects, reach, inbox=inbox)
 
 
 def _crisis(
-    facts: Facts, reach: _Reach | None, flags: list[str], crisis: CrisisAssessment
+    facts: Facts,
+    reach: _Reach | None,
+    flags: list[str],
+    crisis: CrisisAssessment,
+    *,
+    from_phone: bool,
 ) -> Decision:
     flags.insert(0, "crisis")
-    effects: list[Effect] = [Reply(crisis_reply(facts.practice.country))]
+    # A short code or a named sender cannot be a person in crisis, nor read a reply; the
+    # on-call clinician is still alerted, in case the words matter.
+    effects: list[Effect] = [Reply(crisis_reply(facts.practice.country))] if from_phone else []
     if reach is not None:
         effects.append(AlertOnCall((reach.therapist.id,)))
         effects.extend(_delivery(reach))
@@ -233,22 +247,38 @@ def _crisis(
     else:
         flags.append("unknown_sender")
         inbox = facts.number_therapists
+        own = _own_therapist(facts)
         if inbox:
             alerted, routing = inbox, "on-call of every therapist on the number alerted"
+            effects.append(AlertOnCall(alerted))
         elif facts.practice.has_on_call:
-            alerted, routing = (), "no therapist on the number: the practice's on-call alerted"
+            routing = "no therapist on the number: the practice's on-call alerted"
+            if own:
+                # A client of the practice: their own therapist's on-call hears of it too.
+                routing += ", and the client's therapist's"
+            effects.append(AlertOnCall(own, practice=True))
         else:
             # Someone must hear of it: with no practice on-call, every therapist's does.
-            alerted = tuple(sorted(facts.therapists))
             routing = (
                 "no therapist on the number and no practice on-call: "
                 "every therapist's on-call alerted"
             )
-        effects.append(AlertOnCall(alerted))
-    reason = f"{crisis.reason}; crisis lines sent at once; {routing}"
+            effects.append(AlertOnCall(tuple(sorted(facts.therapists))))
+        inbox = inbox or own
+    lines = "crisis lines sent at once" if from_phone else "no reply (sender is not a phone number)"
+    reason = f"{crisis.reason}; {lines}; {routing}"
     if reach is not None and not reach.open:
         reason += "; copy to the therapist follows contact hours"
     return _decision("crisis", reason, flags, effects, reach, crisis=crisis, inbox=inbox)
+
+
+def _own_therapist(facts: Facts) -> tuple[str, ...]:
+    """The therapist of a known client who wrote to a number no therapist takes: the message
+    is kept in their inbox (it is their client's), though it is an unknown sender's."""
+    client = facts.client
+    if client is None or facts.number_therapists or client.therapist_id not in facts.therapists:
+        return ()
+    return (client.therapist_id,)
 
 
 def _unknown_sender(sms: InboundSms, facts: Facts) -> Decision:
@@ -270,7 +300,7 @@ def _unknown_sender(sms: InboundSms, facts: Facts) -> Decision:
         reason,
         ("unknown_sender",),
         tuple(effects),
-        therapist_ids=facts.number_therapists,
+        therapist_ids=facts.number_therapists or _own_therapist(facts),
     )
 
 

@@ -14,6 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway.http.keys import RUNTIME
 from gateway.settings import Settings
+from gateway.vault import Vault
 from tests.conftest import AUTH_TOKEN
 from tests.integration.conftest import (
     CASEY,
@@ -457,15 +458,36 @@ async def test_a_stop_taken_by_one_replica_holds_at_once_on_another(
     assert decisions[quieted.id].reason.endswith("; no new-contact reply (sender opted out)")
 
 
+async def test_a_client_in_crisis_on_a_number_no_therapist_takes_reaches_their_therapist(
+    gateway: Client, imported: Settings
+) -> None:
+    """The number is not Dr. Lee's, so Riley is an unknown sender there; the practice's on-call
+    and Dr. Lee's on-call are both alerted, and the message is in Dr. Lee's inbox."""
+    _, body = await send_sms(gateway, RILEY, "+15550004444", "i want to die tonight")
+    assert "988" in body
+    [message] = await messages(imported)
+    assert message.therapist_id == "lee"
+    assert ",unknown_sender," in message.flags
+    alerts = [row for row in await outbox(imported) if row.kind == "alert"]
+    vault = Vault.from_settings(imported)
+    assert sorted(vault.open("outbox", "to", row.id, row.to_enc) for row in alerts) == [
+        "+15551230002",  # Dr. Lee's on-call
+        "+15551230009",  # the practice's
+    ]
+
+
 async def test_a_short_code_sender_is_recorded_and_never_auto_replied(
     gateway: Client, imported: Settings
 ) -> None:
     assert await send_sms(gateway, "72345", LEE_NUMBER, "Your code is 1234") == (200, EMPTY)
     assert await send_sms(gateway, "PHARMACY", LEE_NUMBER, "Refill ready") == (200, EMPTY)
+    # Not even to HELP or crisis words: a service could answer back, and on in a loop.
+    assert await send_sms(gateway, "BANKALERT", LEE_NUMBER, "HELP") == (200, EMPTY)
+    assert await send_sms(gateway, "22395", LEE_NUMBER, "i want to kill myself") == (200, EMPTY)
     # E.164 in shape, but of an impossible length for +1 and for an unassigned code.
     for sender in ("+1555777", "+155577777777777", "+999123456"):
         assert await send_sms(gateway, sender, LEE_NUMBER, "hello") == (200, EMPTY)
-    assert len(await messages(imported)) == 5
+    assert len(await messages(imported)) == 7
 
 
 # Bad input --------------------------------------------------------------------------------

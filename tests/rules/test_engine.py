@@ -172,8 +172,42 @@ def test_crisis_to_a_number_without_therapists_alerts_the_practice_on_call() -> 
     decision = decide(
         sms("i want to die", TUESDAY_10), facts(None, number_therapists=(), practice=practice)
     )
-    assert AlertOnCall(()) in decision.effects
+    assert AlertOnCall((), practice=True) in decision.effects
     assert "the practice's on-call alerted" in decision.reason
+
+
+def test_a_client_writing_to_a_number_without_therapists_is_still_their_therapists() -> None:
+    """Riley texts a number no therapist takes: an unknown sender's message by the contract,
+    but Dr. Lee's on-call hears of a crisis too, and the message is in her inbox."""
+    practice = replace(PRACTICE, has_on_call=True)
+    unassigned = facts(RILEY, number_therapists=(), practice=practice)
+    crisis = decide(sms("i want to die", TUESDAY_10), unassigned)
+    assert AlertOnCall(("lee",), practice=True) in crisis.effects
+    assert crisis.reason.endswith("the practice's on-call alerted, and the client's therapist's")
+    assert crisis.therapist_ids == ("lee",)
+    assert "unknown_sender" in crisis.flags
+    ordinary = decide(sms("can we move thursday", TUESDAY_10), unassigned)
+    assert ordinary.rule == "unknown_sender"
+    assert ordinary.therapist_ids == ("lee",)
+
+
+def test_a_sender_that_is_not_a_phone_gets_no_reply_even_to_help_or_crisis_words() -> None:
+    """A short code or a named sender is a service: no answer that could start a loop of
+    automated replies; a crisis in its words still alerts the on-call clinician."""
+    crisis = decide(sms("i want to kill myself", TUESDAY_10, phone=False), facts(None))
+    assert crisis.rule == "crisis"
+    assert crisis.reply is None
+    assert crisis.alert_on_call
+    help_word = decide(sms("HELP", TUESDAY_10, phone=False), facts(None))
+    assert help_word.rule == "help"
+    assert help_word.reply is None
+
+
+def test_an_inbox_only_therapist_gets_no_opt_out_notice_on_the_phone() -> None:
+    inbox_only = replace(LEE, forward="none")
+    decision = decide(sms("STOP", TUESDAY_10), facts(therapists={**THERAPISTS, "lee": inbox_only}))
+    assert decision.rule == "opt_out"
+    assert not any(isinstance(effect, NotifyOptOut) for effect in decision.effects)
 
 
 def test_without_a_practice_on_call_every_therapists_on_call_hears_of_it() -> None:
