@@ -96,13 +96,13 @@ async def index(request: web.Request) -> web.StreamResponse:
     zone = display_zone(request)
     chosen = _read_filter(request.query, directory, zone)
     messages: tuple[MessageSummary, ...] = ()
-    newer_messages: str | None = None
+    older_cursor: str | None = None
     trail = None
     if not chosen.errors:
         page = await list_messages(
             context, who, chosen.messages, limit=SHOWN, cursor=request.query.get("cursor")
         )
-        messages, newer_messages = page.items, page.next
+        messages, older_cursor = page.items, page.next
         events = replace(chosen.events, before=_older_events(request.query.get("before", "")))
         trail = await audit_trail(request.app[RUNTIME].engine, who, events)
     filtered = {name: value for name, value in chosen.query.items() if value}
@@ -114,8 +114,8 @@ async def index(request: web.Request) -> web.StreamResponse:
             "errors": chosen.errors,
             "messages": messages,
             "older_messages": (
-                "/audit?" + urlencode({**filtered, "cursor": newer_messages})
-                if newer_messages
+                "/audit?" + urlencode({**filtered, "cursor": older_cursor})
+                if older_cursor
                 else None
             ),
             "older_events": (
