@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,12 +14,13 @@ from gateway.delivery import outcomes
 from gateway.delivery.alerts import NOT_DELIVERED, REPEAT, escalation_id
 from gateway.delivery.claim import claim_due
 from gateway.delivery.sending import build_sender
+from gateway.delivery.worker import DeliveryWorker
 from gateway.settings import Settings
 from gateway.status_job import StatusJob
 from gateway.twilio.sender import OutboundSms, SendOutcome, SmsSender, TwilioRestSender
 from gateway.vault import Vault
 from tests.fakes.senders import WrappingSender
-from tests.fakes.twilio_api import FakeTwilio
+from tests.fakes.twilio_api import FakeMessage, FakeTwilio
 from tests.integration.delivery.conftest import WorkerFactory
 from tests.integration.delivery.queue import (
     LEE_ON_CALL,
@@ -33,6 +34,25 @@ from tests.integration.delivery.queue import (
 from tests.support.clock import FixedClock
 
 MINUTE = timedelta(minutes=1)
+
+
+async def alert_reported(
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    worker: DeliveryWorker,
+    *,
+    now: datetime,
+    status: str,
+    code: int | None,
+) -> FakeMessage:
+    """An alert sent at `now`, and Twilio's `status` for it a minute later."""
+    await queue_alert(db, vault, at=now)
+    await worker.run_once(now)
+    [sent] = fake.messages
+    async with db.begin() as connection:
+        await StatusJob(sent.sid, status, code, now + MINUTE).write(connection)
+    return sent
 
 
 async def test_an_undelivered_alert_is_sent_again_at_ten_minutes_and_to_the_own_phone_at_twenty(
@@ -73,12 +93,8 @@ async def test_an_alert_reported_undelivered_goes_to_the_own_phone_at_once_and_s
     db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
 ) -> None:
     now = clock.now()
-    await queue_alert(db, vault, at=now)
     worker = await make_worker()
-    await worker.run_once(now)
-    [sent] = fake.messages
-    async with db.begin() as connection:
-        await StatusJob(sent.sid, "undelivered", 30003, now + MINUTE).write(connection)
+    sent = await alert_reported(db, vault, fake, worker, now=now, status="undelivered", code=30003)
 
     await worker.run_once(now + MINUTE)
     await worker.run_once(now + MINUTE)
@@ -91,12 +107,8 @@ async def test_a_delivered_alert_is_not_escalated(
     db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
 ) -> None:
     now = clock.now()
-    await queue_alert(db, vault, at=now)
     worker = await make_worker()
-    await worker.run_once(now)
-    [sent] = fake.messages
-    async with db.begin() as connection:
-        await StatusJob(sent.sid, "delivered", None, now + MINUTE).write(connection)
+    await alert_reported(db, vault, fake, worker, now=now, status="delivered", code=None)
 
     for minutes in (10, 20, 30):
         await worker.run_once(now + minutes * MINUTE)
