@@ -28,6 +28,7 @@ from typing import Final
 from rules.crisis_anchors import best_anchors, required_literals
 from rules.crisis_categories import CATEGORIES, SEVERITIES
 from rules.crisis_lexicon import (
+    MODEL_RULE,
     Escalator,
     Lexicon,
     LexiconError,
@@ -41,6 +42,7 @@ from rules.text import fold, normalize
 
 __all__ = [
     "CATEGORIES",
+    "MODEL_RULE",
     "SEVERITIES",
     "CrisisAssessment",
     "Detector",
@@ -142,6 +144,7 @@ class Detector:
     by_anchor: Mapping[str, tuple[int, ...]]
     always: tuple[int, ...]
     escalators: tuple[tuple[Escalator, re.Pattern[str]], ...] = ()
+    model_suppressions: tuple[tuple[Suppression, re.Pattern[str]], ...] = ()
 
     def detect(self, text: str) -> CrisisAssessment:
         folded = fold(text)
@@ -181,6 +184,10 @@ class Detector:
                 sign = Evidence(escalator.id, assessment.categories[0], "high", start, end)
                 return replace(assessment, severity="high", evidence=(*assessment.evidence, sign))
         return assessment
+
+    def silences_model(self, folded: str) -> bool:
+        """A suppression naming the model matches somewhere in the folded text."""
+        return any(pattern.search(folded) for _, pattern in self.model_suppressions)
 
     def candidates(self, folded: str) -> set[int]:
         """Indexes of the rules whose anchors occur in the folded text."""
@@ -296,6 +303,9 @@ def compile_lexicon(lexicon: Lexicon, *, require_anchors: bool = False) -> Detec
         by_anchor=by_anchor,
         always=tuple(always),
         escalators=tuple((e, compiled_pattern(e.compiled)) for e in lexicon.escalators),
+        model_suppressions=tuple(
+            (s, compiled_pattern(s.compiled)) for s in lexicon.suppressions if MODEL_RULE in s.rules
+        ),
     )
 
 
@@ -310,17 +320,23 @@ def detect_lexicon(text: str) -> CrisisAssessment:
     return default_detector().detect(text)
 
 
-# What a decision names when the model, not a lexicon rule, found the crisis.
-MODEL_RULE: Final = "crisis-model"
+# The severity of a crisis that the model, not a lexicon rule, found.
 MODEL_SEVERITY: Final = "medium"
 
 
-def with_model(assessment: CrisisAssessment, text: str, model: CrisisModel) -> CrisisAssessment:
-    """The lexicon's assessment where it found a crisis; otherwise the model's."""
+def with_model(
+    assessment: CrisisAssessment,
+    text: str,
+    model: CrisisModel,
+    detector: Detector | None = None,
+) -> CrisisAssessment:
+    """The lexicon's assessment where it found a crisis; otherwise the model's, unless one of
+    the `detector`'s suppressions names the model and matches the message."""
     if assessment.crisis:
         return assessment
-    score = model.score(fold(text))
-    if score.category is None:
+    folded = fold(text)
+    score = model.score(folded)
+    if score.category is None or (detector is not None and detector.silences_model(folded)):
         return assessment
     evidence = Evidence(MODEL_RULE, score.category, MODEL_SEVERITY, 0, len(text))
     return CrisisAssessment(
@@ -330,6 +346,7 @@ def with_model(assessment: CrisisAssessment, text: str, model: CrisisModel) -> C
 
 def detect_crisis(text: str) -> CrisisAssessment:
     """Assess one message: the packaged lexicon, and the model where the lexicon found none."""
-    return default_detector().escalate(
-        with_model(detect_lexicon(text), text, default_model()), text
+    detector = default_detector()
+    return detector.escalate(
+        with_model(detector.detect(text), text, default_model(), detector), text
     )

@@ -17,12 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Final, Literal
 
 from rules.crisis_categories import CATEGORIES, SEVERITIES
 from rules.text import fold
 
 __all__ = [
+    "MODEL_RULE",
     "Escalator",
     "Lexicon",
     "LexiconError",
@@ -34,6 +35,10 @@ __all__ = [
 ]
 
 LEXICON_FILE = "crisis_lexicon.toml"
+
+# The id that the model's hits carry (`rules.crisis_model`). A suppression that names it
+# silences the model anywhere in the message: a model hit covers the whole message.
+MODEL_RULE: Final = "crisis-model"
 
 
 class LexiconError(ValueError):
@@ -311,7 +316,7 @@ def _suppressions(
         sid, where = _unique_id(entry, "suppress", index, seen)
         scoped_rules = frozenset(_texts(entry, "rules", where))
         scoped_categories = frozenset(_texts(entry, "categories", where))
-        unknown = scoped_rules - rule_ids
+        unknown = scoped_rules - rule_ids - {MODEL_RULE}
         if unknown:
             raise LexiconError(f"{where}: no such rules: {', '.join(sorted(unknown))}")
         if scoped_categories - set(CATEGORIES):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rules.crisis import (
+    MODEL_RULE,
     CrisisAssessment,
     Evidence,
     compile_lexicon,
@@ -24,6 +25,7 @@ from rules.crisis_lexicon import (
     load_lexicon,
     parse_lexicon,
 )
+from rules.crisis_model import default_model
 from rules.text import fold
 
 DEV_SET = Path(__file__).resolve().parent.parent / "data" / "crisis_dev_set.tsv"
@@ -55,7 +57,12 @@ def test_no_rule_fires_on_its_not_examples(rule: Rule, text: str) -> None:
 @pytest.mark.parametrize("suppression", LEXICON.suppressions, ids=lambda s: s.id)
 def test_every_suppression_silences_a_rule_on_its_example(suppression: Suppression) -> None:
     scoped = {r.id for r in LEXICON.rules if suppression.applies_to(r)}
-    assert _fired(suppression.example, suppress=False) & scoped, "nothing to silence"
+    silenced = _fired(suppression.example, suppress=False) & scoped
+    if MODEL_RULE in suppression.rules:
+        assert default_model().score(fold(suppression.example)).crisis, "the model is calm"
+        assert MODEL_RULE not in detect_crisis(suppression.example).rule_ids, "the model fires"
+        silenced.add(MODEL_RULE)
+    assert silenced, "nothing to silence"
     assert not _fired(suppression.example) & scoped, "still fires"
 
 

@@ -10,8 +10,16 @@ from typing import Any
 
 import pytest
 
-from rules.crisis import MODEL_RULE, CrisisAssessment, Evidence, detect_crisis, with_model
+from rules.crisis import (
+    MODEL_RULE,
+    CrisisAssessment,
+    Evidence,
+    compile_lexicon,
+    detect_crisis,
+    with_model,
+)
 from rules.crisis_categories import CATEGORIES
+from rules.crisis_lexicon import parse_lexicon
 from rules.crisis_model import MODEL_FILE, CrisisModel, ModelError, features, parse_model
 
 CALM = CrisisAssessment(crisis=False, categories=(), severity=None, evidence=())
@@ -111,6 +119,27 @@ def test_a_model_hit_names_the_model_and_covers_the_message_without_its_words() 
     assert assessment.evidence == (Evidence(MODEL_RULE, "self_harm", "medium", 0, 10),)
     assert "kite" not in assessment.reason.lower()
     assert MODEL_RULE in assessment.reason
+
+
+def test_a_suppression_naming_the_model_silences_it_anywhere_in_the_message() -> None:
+    detector = compile_lexicon(
+        parse_lexicon(
+            {
+                "suppress": [
+                    {
+                        "id": "sx-kite-festival",
+                        "rules": [MODEL_RULE],
+                        "pattern": r"\bfestival\b",
+                        "example": "a red kite at the festival",
+                    }
+                ]
+            }
+        )
+    )
+    model = _kite_model()
+    assert with_model(CALM, "a red kite at the festival", model, detector) is CALM
+    assert with_model(CALM, "the festival: a red kite", model, detector) is CALM
+    assert with_model(CALM, "a red kite", model, detector).crisis
 
 
 @pytest.mark.parametrize(
