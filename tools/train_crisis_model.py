@@ -29,7 +29,7 @@ from sklearn.model_selection import StratifiedKFold
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from rules.crisis import detect_lexicon, with_model  # noqa: E402
+from rules.crisis import default_detector, detect_lexicon, with_model  # noqa: E402
 from rules.crisis_categories import CATEGORIES  # noqa: E402
 from rules.crisis_model import FORMAT, CrisisModel, features, parse_model, weighted  # noqa: E402
 from rules.text import fold  # noqa: E402
@@ -140,7 +140,7 @@ def check(model: CrisisModel, path: Path) -> None:
     ordinary = [text for label, _, text in rows if label != "crisis"]
 
     def both(text: str) -> bool:
-        return with_model(detect_lexicon(text), text, model).crisis
+        return with_model(detect_lexicon(text), text, model, default_detector()).crisis
 
     lexicon = sum(detect_lexicon(t).crisis for t in crises)
     caught = sum(both(t) for t in crises)
