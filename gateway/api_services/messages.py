@@ -102,11 +102,15 @@ async def _client_therapist(connection: AsyncConnection, client_id: str) -> str 
 
 
 def in_inbox_of(therapist_id: str, numbers: frozenset[str]) -> ColumnElement[bool]:
-    """A therapist's inbox: their clients' messages, and those of unknown senders to a practice
-    number they answer (shared by several therapists, such a message is in each inbox). A
-    relay has no client either, but it is the relaying therapist's alone."""
+    """A therapist's inbox: every message of the clients assigned to them now (a client who
+    moves to another therapist takes their history along, and the one before no longer reads
+    it), their own messages without a client (relays), and those of unknown senders to a
+    practice number they answer (shared by several therapists, such a message is in each
+    inbox). A relay is the relaying therapist's alone."""
+    their_clients = select(ClientRow.id).where(ClientRow.therapist_id == therapist_id)
     return or_(
-        MessageRow.therapist_id == therapist_id,
+        MessageRow.client_id.in_(their_clients),
+        and_(MessageRow.client_id.is_(None), MessageRow.therapist_id == therapist_id),
         and_(
             MessageRow.client_id.is_(None),
             MessageRow.practice_number.in_(sorted(numbers)),

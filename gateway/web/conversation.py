@@ -47,7 +47,7 @@ async def read_conversation(context: ApiContext, caller: Caller, client_id: str)
         rows = (
             await connection.execute(
                 select(MessageRow)
-                .where(MessageRow.client_id == client_id, MessageRow.therapist_id == therapist_id)
+                .where(MessageRow.client_id == client_id)
                 .order_by(MessageRow.at.desc(), MessageRow.id.desc())
                 .limit(PAGE)
             )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
+from gateway.api_services.messages import in_inbox_of, numbers_of
 from gateway.db.engine import reader
 from gateway.db.tables import AutoReplyRow, MessageRow, OutboxRow
 
@@ -61,7 +62,7 @@ async def _count(connection: AsyncConnection, *conditions: ColumnElement[bool]) 
 async def practice_overview(
     context: ApiContext, caller: Caller, *, since: datetime, until: datetime, zone: str
 ) -> Overview:
-    """Admins see the whole practice; a therapist their own clients' messages only."""
+    """Admins see the whole practice; a therapist the messages of their own inbox only."""
     own = None if caller.is_admin else caller.own_therapist()
     inbound: list[ColumnElement[bool]] = [
         MessageRow.direction == "inbound",
@@ -74,7 +75,7 @@ async def practice_overview(
         OutboxRow.created_at < until,
     ]
     if own is not None:
-        inbound.append(MessageRow.therapist_id == own)
+        inbound.append(in_inbox_of(own, numbers_of(context, own)))
         alerts.append(OutboxRow.therapist_id == own)
     tz = ZoneInfo(zone)
     heatmap = [[0] * HOURS for _ in range(DAYS)]
@@ -94,7 +95,7 @@ async def practice_overview(
         )
         if own is not None:
             replies = replies.join(MessageRow, MessageRow.id == AutoReplyRow.message_id).where(
-                MessageRow.therapist_id == own
+                in_inbox_of(own, numbers_of(context, own))
             )
         auto_replies = int((await connection.execute(replies)).scalar_one())
         alert_rows = (

@@ -246,6 +246,24 @@ async def test_a_therapist_removed_by_prune_loses_the_pages(
     assert (page.status, page.location) == (303, "/signin?expired=1")
 
 
+async def test_a_client_moved_to_another_therapist_takes_the_conversation_along(
+    pages: Browser, imported: Settings, tmp_path: Path
+) -> None:
+    casey = "+15557654323"  # c2001, Sam Okafor's client, on the number he shares with Dr. Lee
+    status, _ = await send_sms(pages.client, casey, LEE_NUMBER, "Can we talk about the group")
+    assert status == 200
+    example = EXAMPLE.read_text(encoding="utf-8")
+    moved = tmp_path / "practice.toml"
+    moved.write_text(example.replace('therapist = "okafor"', 'therapist = "lee"'), "utf-8")
+    await run_import(imported, parse_practice_file(moved), prune=False)
+    assert await pages.client.app[RUNTIME].config.refresh()
+
+    await pages.sign_in(LEE_EMAIL)
+    conversation = await pages.get("/inbox/c2001")
+    assert conversation.status == 200
+    assert "Can we talk about the group" in conversation.text
+
+
 async def test_a_message_without_a_conversation_opens_on_its_own(
     pages: Browser, imported: Settings
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import update
@@ -13,10 +14,12 @@ from gateway.settings import Settings
 from tests.integration.api.conftest import Api, Client, Tokens
 from tests.integration.conftest import (
     CASEY,
+    EXAMPLE,
     JORDAN,
     LEE_NUMBER,
     LEE_OWN_PHONE,
     RILEY,
+    import_practice,
     table_rows,
 )
 from tests.support.clock import FixedClock
@@ -210,6 +213,32 @@ async def test_another_therapists_message_is_not_found(
     assert (await lee.get("/messages/" + "f" * 32)).status == 404
     assert (await lee.get("/messages/..%2F..%2Fetc")).status == 404
     assert await audit_events(imported, "message_read") == []
+
+
+async def test_a_client_moved_to_another_therapist_takes_their_messages_along(
+    gateway: Client, clock: FixedClock, lee: Api, okafor: Api, *, imported: Settings, tmp_path: Path
+) -> None:
+    """Casey moves from Sam Okafor to Dr. Lee: she reads Casey's history, he no longer does,
+    by any route."""
+    await some_messages(gateway, clock)
+    caseys = [item["id"] for item in (await okafor.get("/messages")).json["items"]]
+    assert len(caseys) == 2
+    moved = tmp_path / "practice.toml"
+    example = EXAMPLE.read_text(encoding="utf-8")
+    casey = 'id = "c2001"\nname = "Casey P."\nphone = "+15557654323"\ntherapist = "okafor"'
+    assert casey in example
+    moved.write_text(example.replace(casey, casey.replace('"okafor"', '"lee"')), "utf-8")
+    await import_practice(imported, moved)
+
+    assert (await okafor.get("/messages")).json["items"] == []
+    assert (await okafor.get("/messages", client="c2001")).status == 403
+    for message_id in caseys:
+        assert (await okafor.get(f"/messages/{message_id}")).status == 404
+        assert (await lee.get(f"/messages/{message_id}")).status == 200
+    lees = (await lee.get("/messages", client="c2001")).json["items"]
+    assert [item["id"] for item in lees] == caseys
+    # Each message still names the therapist who had the client when it came.
+    assert {item["therapist"] for item in lees} == {"okafor"}
 
 
 async def test_a_purged_body_reads_as_null(
