@@ -54,8 +54,10 @@ async def _drain_spool(runtime: Runtime, delivery: DeliveryThread) -> None:
             try:
                 if await runtime.inbound.replay_spool():
                     delivery.wake()
-            except (SQLAlchemyError, OSError) as exc:
+            except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 log.warning("spool_replay_waiting", error_type=type(exc).__name__)
+            except Exception as exc:  # noqa: BLE001 - the drain must outlive any one failure
+                log.error("spool_replay_failed", error_type=type(exc).__name__)
         runtime.metrics.spool_pending.set(runtime.spool.count())
         await asyncio.sleep(SPOOL_RETRY_SECONDS)
 

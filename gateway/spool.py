@@ -3,7 +3,9 @@
 Each message's whole write (rows and audit events) is kept as one encrypted file, written to
 a temporary name, fsync'd and renamed, then the folder is fsync'd: a message that was answered
 survives a crash. When the database is back, the spool is replayed through the group writer;
-MessageSid idempotency makes a replay of something already stored harmless.
+MessageSid idempotency makes a replay of something already stored harmless. An entry the
+database refuses for what it holds, rather than for being away, is set aside (renamed
+`*.rejected`, kept for an operator) so that it cannot hold back the entries behind it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import structlog
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent
 from gateway.crypto import DecryptionError, KeyRing, aad
+from gateway.db.errors import caused_by_its_values
 from gateway.delivery.direct import DirectAttempt
 from gateway.inbound_job import InboundJob
 from gateway.status_job import StatusJob
@@ -32,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 _SUFFIX = ".spool"
 _STATUS_SUFFIX = ".status"
+_REJECTED_SUFFIX = ".rejected"
 
 
 def _encode(value: Any) -> Any:
@@ -211,9 +215,9 @@ class Spool:
             except (DecryptionError, ValueError, KeyError) as exc:
                 log.error("spool_entry_unreadable", error_type=type(exc).__name__)
                 continue
-            await writer.submit(job)
-            path.unlink(missing_ok=True)
-            written += 1
+            took = await _written(writer, job)
+            _settle(path, written=took)
+            written += took
         # After the messages: a status may be for an alert one of them carried.
         for path in self._statuses():
             try:
@@ -227,9 +231,30 @@ class Spool:
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.error("spool_entry_unreadable", error_type=type(exc).__name__)
                 continue
-            await writer.submit(status)
-            path.unlink(missing_ok=True)
-            written += 1
+            took = await _written(writer, status)
+            _settle(path, written=took)
+            written += took
         if written:
             log.info("spool_replayed", count=written)
         return written
+
+
+async def _written(writer: GroupWriter, job: InboundJob | StatusJob) -> bool:
+    """Whether the database took the entry; one it refuses for what it holds is logged. Any
+    other failure (the database away again) raises, and the entry waits for the next replay."""
+    try:
+        await writer.submit(job)
+    except Exception as exc:
+        if not caused_by_its_values(exc):
+            raise
+        log.error("spool_entry_rejected", error_type=type(exc).__name__)
+        return False
+    return True
+
+
+def _settle(path: Path, *, written: bool) -> None:
+    """A written entry's file goes; a refused one is set aside for an operator."""
+    if written:
+        path.unlink(missing_ok=True)
+    else:
+        path.replace(path.with_suffix(_REJECTED_SUFFIX))

@@ -27,18 +27,15 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol, Self
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.store import AuditEvent, append_events
 from gateway.db.engine import create_engine
-from gateway.db.errors import is_contention
+from gateway.db.errors import caused_by_its_values, is_contention
 
 log = structlog.get_logger(__name__)
 
 MAX_BATCH: Final = 256
-# Errors that one job's rows can cause; only these are worth isolating by retrying singly.
-_ONE_JOB_ERRORS: Final = (IntegrityError, DataError, ValueError, TypeError)
 
 Written = tuple[Any, Sequence[AuditEvent]]
 
@@ -64,7 +61,7 @@ class _Pending:
 def _worth_retrying_singly(exc: Exception) -> bool:
     # Contention: two replicas' batches met on the same rows. Each job alone then succeeds
     # or finds the other replica's copy.
-    return isinstance(exc, _ONE_JOB_ERRORS) or is_contention(exc)
+    return caused_by_its_values(exc) or is_contention(exc)
 
 
 def _seen(future: asyncio.Future[Any]) -> None:

@@ -6,7 +6,9 @@ missing or wrong signature 403, signed but unusable 400, no practice yet 503.
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Final
 from urllib.parse import parse_qsl
 
 import structlog
@@ -22,6 +24,9 @@ log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 FORM = "application/x-www-form-urlencoded"
+_SID: Final = re.compile(r"[A-Za-z0-9]{2,64}")
+_STATUS: Final = re.compile(r"[a-z_]{1,32}")
+_ERROR_CODE: Final = re.compile(r"[0-9]{1,9}")
 
 
 def _plain(status: int, text: str) -> web.Response:
@@ -97,8 +102,14 @@ async def status_callback(request: web.Request) -> web.Response:
     if not sid or not status:
         return _plain(400, "missing MessageSid or MessageStatus")
     code = params.get("ErrorCode", "").strip()
+    # Twilio's SIDs, statuses and error codes have these shapes; anything else is not kept in
+    # the audit log, where it could never be taken out again.
+    if not _SID.fullmatch(sid) or not _STATUS.fullmatch(status):
+        return _plain(400, "malformed MessageSid or MessageStatus")
+    if code and not _ERROR_CODE.fullmatch(code):
+        return _plain(400, "malformed ErrorCode")
     runtime = request.app[RUNTIME]
-    job = StatusJob(sid, status, int(code) if code.isdigit() else None, runtime.clock.now())
+    job = StatusJob(sid, status, int(code) if code else None, runtime.clock.now())
     try:
         await runtime.writer.submit(job)
     except Exception as exc:  # noqa: BLE001 - the database is away: spooled, never a 500

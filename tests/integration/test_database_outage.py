@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 
 from gateway.inbound import COMMIT_TIMEOUT
 from gateway.settings import Settings
+from gateway.spool import Spool
+from gateway.status_job import StatusJob
 from gateway.vault import Vault
 from tests.integration.conftest import LEE_NUMBER, RILEY, import_practice, make_app, table_rows
 from tests.support.clock import FixedClock
@@ -179,3 +181,28 @@ async def test_a_gateway_restarted_during_an_outage_answers_from_its_last_config
         assert ready["database"] == "unavailable"
     assert status == 200
     assert "988" in body
+
+
+async def test_a_spooled_entry_the_database_refuses_is_set_aside_and_the_rest_written(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """An entry no column can hold would fail every replay: it is renamed aside for an
+    operator, and what waits behind it is written."""
+    await import_practice(settings)
+    spool = Spool(settings.spool_dir, Vault.from_settings(settings).keys)
+    refused = StatusJob("SM" + "1" * 32, "undelivered", 10**30, clock.at)
+    taken = StatusJob("SM" + "2" * 32, "delivered", None, clock.at)
+    for job in (refused, taken):
+        await spool.save_status(job)
+    client = await aiohttp_client(make_app(settings, clock))
+    for _ in range(150):
+        if not list(settings.spool_dir.glob("*.status")):
+            break
+        await asyncio.sleep(0.1)
+    assert (await send_sms(client, RILEY, LEE_NUMBER, ORDINARY))[0] == 200
+    await client.close()
+
+    assert len(list(settings.spool_dir.glob("*.rejected"))) == 1
+    [event] = await table_rows(settings, "status_events")
+    assert event.sid == taken.sid
+    assert len(await table_rows(settings, "messages")) == 1

@@ -67,6 +67,28 @@ async def test_unsigned_or_incomplete_callbacks_are_refused(
     assert await table_rows(imported, "status_events") == []
 
 
+async def test_callbacks_that_are_not_twilios_shapes_are_refused(
+    gateway: Client, imported: Settings
+) -> None:
+    """What a callback holds goes into the audit log for good: only SIDs, statuses and error
+    codes shaped as Twilio's are taken, and an error code that no column holds is refused."""
+    await _sent_row(imported)
+    for params in (
+        {"MessageSid": "Orlaith +15553917301", "MessageStatus": "delivered"},
+        {"MessageSid": SID, "MessageStatus": "delivered +15553917301"},
+        {"MessageSid": SID, "MessageStatus": "undelivered", "ErrorCode": "9" * 23},
+        {"MessageSid": SID, "MessageStatus": "undelivered", "ErrorCode": "²"},
+        {"MessageSid": SID, "MessageStatus": "undelivered", "ErrorCode": "-1"},
+    ):
+        answer = await post_signed(gateway, "/twilio/status", params)
+        assert answer.status == 400, params
+    assert await table_rows(imported, "status_events") == []
+    params = {"MessageSid": SID, "MessageStatus": "undelivered", "ErrorCode": "30003"}
+    assert (await post_signed(gateway, "/twilio/status", params)).status == 204
+    [event] = await table_rows(imported, "status_events")
+    assert event.error_code == 30003
+
+
 def test_status_order() -> None:
     assert advances(None, "queued")
     assert advances("queued", "sent")
