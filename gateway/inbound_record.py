@@ -264,11 +264,12 @@ class InboundRecorder:
         if (with_practice or not targets) and practice is not None and practice.on_call:
             targets.append((None, practice.on_call, self._form.to_number, practice.timezone))
         phones: set[str] = set()
+        answered = is_phone_number(self._form.from_number)
         for target_id, on_call, from_number, timezone in targets:
             if on_call in phones:
                 continue
             phones.add(on_call)
-            text = crisis_alert_text(who, self._now, timezone, self._message_id)
+            text = crisis_alert_text(who, self._now, timezone, self._message_id, answered=answered)
             job.outbox.append(
                 self._row("alert", from_number, on_call, text, target_id, details={"escalation": 0})
             )

@@ -45,11 +45,19 @@ def _local_time(at: datetime, timezone: str) -> str:
     return f"{clock_time(local)} {zone_abbreviation(local)}"
 
 
-def crisis_alert_text(who: str, at: datetime, timezone: str, message_id: str) -> str:
-    """`who` is the client's name or "unknown sender"; never content or a phone number."""
+def crisis_alert_text(
+    who: str, at: datetime, timezone: str, message_id: str, *, answered: bool = True
+) -> str:
+    """`who` is the client's name or "unknown sender"; never content or a phone number.
+    `answered` is false for a sender that is not a phone, which gets no reply at all."""
+    reply = (
+        "The sender got crisis resources."
+        if answered
+        else "The sender is not a phone number and got no reply."
+    )
     return (
         f"Possible crisis from {who} at {_local_time(at, timezone)} (message {message_id[:8]}). "
-        "The sender got crisis resources. Please check the inbox now."
+        f"{reply} Please check the inbox now."
     )
 
 

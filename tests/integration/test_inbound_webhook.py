@@ -488,6 +488,14 @@ async def test_a_short_code_sender_is_recorded_and_never_auto_replied(
     for sender in ("+1555777", "+155577777777777", "+999123456"):
         assert await send_sms(gateway, sender, LEE_NUMBER, "hello") == (200, EMPTY)
     assert len(await messages(imported)) == 7
+    # On-call is still alerted to the crisis, and told that nobody answered the sender.
+    vault = Vault.from_settings(imported)
+    alerts = [row for row in await outbox(imported) if row.kind == "alert"]
+    assert alerts
+    for row in alerts:
+        text = vault.open("outbox", "body", row.id, row.body_enc)
+        assert "is not a phone number and got no reply" in text
+        assert "got crisis resources" not in text
 
 
 # Bad input --------------------------------------------------------------------------------
