@@ -35,7 +35,7 @@ from gateway.practice_config import (
     normal_hours,
     read_config_version,
 )
-from gateway.practice_file import DateRangeIn, PracticeFile
+from gateway.practice_file import DateRangeIn, PracticeFile, staff_phones
 from gateway.vault import Vault
 
 
@@ -116,21 +116,31 @@ class ImportConflictError(Exception):
 def _check_phones_free(
     file: PracticeFile, current: PracticeConfig, wanted: PracticeConfig, *, prune: bool
 ) -> None:
-    """A client's phone may not be that of a client the file does not name, unless --prune
-    removes that client: two clients would then share one phone."""
+    """What the file checks within itself, checked against what the database keeps besides
+    (the clients and therapists the file does not name stay, unless --prune removes them):
+    no two clients share a phone, and no client has one of the practice's own phones."""
     if prune:
         return
-    kept = {
-        client.phone: client.id
-        for client in current.clients.values()
-        if client.id not in wanted.clients
-    }
-    problems = [
-        f'clients[{index}] (id "{client.id}").phone: is already client "{kept[client.phone]}"\'s, '
-        "which this file does not name (import with --prune to remove it, or give it another "
-        "phone first)"
-        for index, client in enumerate(file.clients)
-        if client.phone in kept
+    kept_clients = [c for c in current.clients.values() if c.id not in wanted.clients]
+    kept_therapists = [t for t in current.therapists.values() if t.id not in wanted.therapists]
+    practice_on_call = wanted.practice.on_call if wanted.practice is not None else None
+    staff = staff_phones(practice_on_call, [*wanted.therapists.values(), *kept_therapists])
+    kept_phones = {client.phone: client.id for client in kept_clients}
+    unnamed = "which this file does not name (import with --prune to remove it, or give it"
+    problems: list[str] = []
+    for index, client in enumerate(file.clients):
+        where = f'clients[{index}] (id "{client.id}").phone'
+        if client.phone in kept_phones:
+            problems.append(
+                f'{where}: is already client "{kept_phones[client.phone]}"\'s, {unnamed} '
+                "another phone first)"
+            )
+        elif client.phone in staff:
+            problems.append(f"{where}: is {staff[client.phone]}")
+    problems += [
+        f'client "{client.id}", {unnamed} another phone first): its phone is {staff[client.phone]}'
+        for client in kept_clients
+        if client.phone in staff
     ]
     if problems:
         raise ImportConflictError(problems)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Protocol, Self
 
 import holidays
 import phonenumbers
@@ -177,16 +177,11 @@ class PracticeFile(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Self:
         therapist_ids = {therapist.id for therapist in self.therapists}
-        own_phones = {therapist.forward_to: therapist.id for therapist in self.therapists}
+        staff = staff_phones(self.practice.on_call, self.therapists)
         phones: dict[str, str] = {}
         for client in self.clients:
-            if client.phone in own_phones:
-                # Texts from a therapist's own phone are taken for relays: such a client's
-                # messages, a crisis included, would never reach the client rules.
-                raise ValueError(
-                    f"client {client.id!r}: phone is therapist {own_phones[client.phone]!r}'s "
-                    "forward_to (their own phone)"
-                )
+            if client.phone in staff:
+                raise ValueError(f"client {client.id!r}: phone is {staff[client.phone]}")
             if client.therapist not in therapist_ids:
                 raise ValueError(
                     f"client {client.id!r}: therapist {client.therapist!r} "
@@ -198,6 +193,37 @@ class PracticeFile(_Strict):
                 )
             phones[client.phone] = client.id
         return self
+
+
+class _Staff(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def number(self) -> str: ...
+    @property
+    def forward_to(self) -> str: ...
+    @property
+    def on_call(self) -> str | None: ...
+
+
+def staff_phones(practice_on_call: str | None, therapists: Iterable[_Staff]) -> dict[str, str]:
+    """The practice's own phones, each with what it is, for the error that names it.
+
+    No client may have one: texts from a therapist's own phone are taken for relays (such a
+    client's messages, a crisis included, would never reach the client rules); an on-call
+    phone gets crisis alerts naming other clients; a practice number is the gateway itself.
+    """
+    roles: dict[str, str] = {}
+    for therapist in therapists:
+        roles.setdefault(
+            therapist.forward_to, f'therapist "{therapist.id}"\'s forward_to (their own phone)'
+        )
+        if therapist.on_call:
+            roles.setdefault(therapist.on_call, f'therapist "{therapist.id}"\'s on_call')
+        roles.setdefault(therapist.number, f'therapist "{therapist.id}"\'s practice number')
+    if practice_on_call:
+        roles.setdefault(practice_on_call, "the practice's on_call")
+    return roles
 
 
 def _location(data: Mapping[str, object], loc: Sequence[int | str]) -> str:

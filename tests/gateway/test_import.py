@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,21 @@ BROKEN = {
         'phone = "+15551230001"',
         "forward_to",
     ),
+    "a client on a therapist's on-call phone": (
+        'phone = "+15557654323"',
+        'phone = "+15551230002"',
+        'therapist "lee"\'s on_call',
+    ),
+    "a client on the practice's on-call phone": (
+        'phone = "+15557654323"',
+        'phone = "+15551230009"',
+        "the practice's on_call",
+    ),
+    "a client on a practice number": (
+        'phone = "+15557654323"',
+        'phone = "+15550009999"',
+        "practice number",
+    ),
     "a phone of a client the file does not name": (
         'id = "c2001"',
         'id = "c2002"',
@@ -113,6 +129,51 @@ def test_a_broken_file_exits_2_names_the_problem_and_changes_nothing(
     error = capsys.readouterr().err
     assert str(broken) in error
     assert expected in error
+    assert snapshot(imported.database_url) == before
+
+
+CASEY_BLOCK = '[[clients]]\nid = "c2001"\nname = "Casey P."\nphone = "+15557654323"\n'
+OKAFOR_PHONE = 'forward_to = "+15551230003"'
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # Casey stays in the database; Sam Okafor's own phone becomes hers.
+        (
+            lambda source: source.split(CASEY_BLOCK)[0].replace(
+                OKAFOR_PHONE, 'forward_to = "+15557654323"'
+            ),
+            'client "c2001", which this file does not name',
+        ),
+        # Sam Okafor stays in the database; a new client gets his own phone.
+        (
+            lambda source: (
+                source.split(CASEY_BLOCK)[0].split('[[therapists]]\nid = "okafor"')[0]
+                + '[[clients]]\nid = "c9"\nname = "Quinn V."\nphone = "+15551230003"\n'
+                + 'therapist = "lee"\n'
+            ),
+            'clients[0] (id "c9").phone: is therapist "okafor"\'s forward_to',
+        ),
+    ],
+)
+def test_a_client_cannot_take_the_phone_of_a_therapist_the_file_does_not_name(
+    change: Callable[[str], str],
+    expected: str,
+    imported: Settings,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Texts from a therapist's own phone are relays: a client on it would get no crisis
+    reply. What the database keeps counts as much as what the file says."""
+    source = EXAMPLE.read_text()
+    assert CASEY_BLOCK in source
+    broken = tmp_path / "broken.toml"
+    broken.write_text(change(source))
+    before = snapshot(imported.database_url)
+    capsys.readouterr()
+    assert main(["import", str(broken)]) == 2
+    assert expected in capsys.readouterr().err
     assert snapshot(imported.database_url) == before
 
 
