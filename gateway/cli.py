@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gateway.admin_cli import COMMANDS as ADMIN_COMMANDS
 from gateway.classify import run_classify
 from gateway.command_settings import command_settings
-from gateway.crypto import DecryptionError, new_key
+from gateway.crypto import DecryptionError, IndexKeyMismatchError, new_key
 from gateway.import_command import run_import
 from gateway.importer import ImportConflictError
 from gateway.logs import configure_logging
@@ -265,6 +265,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = command(args)
     except SettingsError as exc:
         print(f"gateway: configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except IndexKeyMismatchError as exc:
+        print(
+            f"gateway: configuration error: {exc}; phones would match no client and no "
+            "opt-out. Set it back to the key the database was imported with",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except DecryptionError as exc:
         print(

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config_snapshot import load_snapshot, save_snapshot
+from gateway.crypto import DecryptionError, IndexKeyMismatchError
 from gateway.db.engine import reader
 from gateway.directory import Directory, build_directory
 from gateway.practice_config import load_config, read_config_version
@@ -65,7 +66,11 @@ class ConfigCache:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            await self.refresh()
+            try:
+                await self.refresh()
+            except (DecryptionError, IndexKeyMismatchError) as exc:
+                # Keys changed under a running process: keep serving what was loaded.
+                log.error("config_refresh_refused", error_type=type(exc).__name__)
 
     async def start(self) -> None:
         if not await self.refresh() and self._snapshot is not None:

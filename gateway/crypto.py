@@ -27,6 +27,7 @@ __all__ = [
     "KEY_BYTES",
     "BlindIndex",
     "DecryptionError",
+    "IndexKeyMismatchError",
     "KeyFormatError",
     "KeyRing",
     "aad",
@@ -77,6 +78,16 @@ class DecryptionError(Exception):
         self.key_id = key_id
         self.reason = reason
         super().__init__(f'key "{key_id}": {reason}' if key_id is not None else reason)
+
+
+class IndexKeyMismatchError(Exception):
+    """The blind index key is not the one the stored phone indexes were made with: no phone
+    would match its client, its therapist or its opt-out."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "GATEWAY_INDEX_KEY is not the key this database's phone indexes were made with"
+        )
 
 
 def new_key() -> str:

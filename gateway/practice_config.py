@@ -14,6 +14,7 @@ from typing import Any, cast
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.crypto import IndexKeyMismatchError
 from gateway.db.tables import (
     ClientRow,
     ConfigStateRow,
@@ -136,11 +137,15 @@ async def load_config(connection: AsyncConnection, vault: Vault) -> PracticeConf
     therapists = {}
     for row in (await connection.execute(select(TherapistRow).order_by(TherapistRow.id))).all():
         entries = time_off.get(row.id, [])
+        forward_to = vault.open("therapists", "forward_to", row.id, row.forward_to_enc)
+        if vault.phone_index(forward_to) != row.forward_to_index:
+            # Under another index key every phone would be a stranger: opt-outs included.
+            raise IndexKeyMismatchError
         therapists[row.id] = TherapistInfo(
             id=row.id,
             name=row.name,
             number=row.number,
-            forward_to=vault.open("therapists", "forward_to", row.id, row.forward_to_enc),
+            forward_to=forward_to,
             forward=cast(ForwardMode, row.forward),
             on_call=(
                 vault.open("therapists", "on_call", row.id, row.on_call_enc)

@@ -242,6 +242,21 @@ def test_keys_that_cannot_read_the_stored_data_are_a_configuration_error(
     assert "Traceback" not in error
 
 
+def test_another_index_key_is_a_configuration_error_not_a_practice_of_strangers(
+    imported: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under another GATEWAY_INDEX_KEY no phone would match its client or its opt-out: an
+    opted-out client would get auto-replies again. The command refuses and writes nothing."""
+    before = snapshot(imported.database_url)
+    monkeypatch.setenv("GATEWAY_INDEX_KEY", new_key())
+    capsys.readouterr()
+    assert main(["import", str(EXAMPLE)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("gateway: configuration error: GATEWAY_INDEX_KEY is not the key")
+    assert "Traceback" not in error
+    assert snapshot(imported.database_url) == before
+
+
 def test_client_rows_reference_their_therapist(imported: Settings) -> None:
     async def read() -> list[tuple[str, str]]:
         engine = create_engine(imported.database_url)
