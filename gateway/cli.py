@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("worker", help="run the delivery worker alone")
     p.add_argument(
         "--metrics-port",
-        type=int,
+        type=_port,
         default=None,
         metavar="P",
         help="serve /metrics and /healthz on this port (default: no HTTP server)",
@@ -156,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=handler("classify"))
 
     p = sub.add_parser("simulate", help="post a signed inbound SMS to a running gateway")
-    p.add_argument("--from", dest="from_", required=True, metavar="PHONE")
-    p.add_argument("--to", required=True, metavar="PHONE")
+    p.add_argument("--from", dest="from_", required=True, metavar="PHONE", type=_utf8_text)
+    p.add_argument("--to", required=True, metavar="PHONE", type=_utf8_text)
     p.add_argument("--url", default=None, help="gateway base URL (default: GATEWAY_PUBLIC_URL)")
-    p.add_argument("text")
+    p.add_argument("text", type=_utf8_text)
     p.set_defaults(run=handler("simulate"))
 
     _add_admin_commands(sub, handler)
@@ -246,6 +246,16 @@ def _token_name(text: str) -> str:
             "a token name is one line without tabs or control characters"
         )
     return name
+
+
+def _utf8_text(text: str) -> str:
+    """An argument as given; bytes that are not UTF-8 reach Python as lone surrogates, which
+    no request or terminal can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("not valid UTF-8 text") from None
+    return text
 
 
 def _port(text: str) -> int:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from gateway.crypto import development_keys
+from gateway.settings import SettingsError, read_env_file
 
 _VARIABLES = (
     "TWILIO_AUTH_TOKEN",
@@ -18,9 +19,12 @@ _VARIABLES = (
 
 def _defined_in(path: Path) -> set[str]:
     if not path.exists():
+        if path.is_symlink():
+            # Secrets written through it would land wherever it points.
+            raise SettingsError(f"{path} is a link to a file that does not exist")
         return set()
     names = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in read_env_file(path).splitlines():
         name, sep, _ = line.partition("=")
         if sep and not line.lstrip().startswith("#"):
             names.add(name.strip().removeprefix("export "))
@@ -40,7 +44,7 @@ def ensure_development_secrets(path: Path = Path(".env")) -> list[str]:
     generated = development_keys()
     lines = ["# Generated for development by Boundary Gateway; never use these in production."]
     lines += [f"{name}={generated[name]}" for name in missing]
-    existing = path.read_text(encoding="utf-8") if path.exists() else ""
+    existing = read_env_file(path) if path.exists() else ""
     if existing and not existing.endswith("\n"):
         existing += "\n"
     path.write_text(existing + "\n".join(lines) + "\n", encoding="utf-8")

@@ -6,7 +6,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal, Protocol, Self
+from typing import Annotated, Final, Literal, Protocol, Self
 
 import holidays
 import phonenumbers
@@ -250,15 +250,35 @@ def _message(error_type: str, message: str) -> str:
     return message.removeprefix("Value error, ")
 
 
+# Far above any practice (20,000 clients take about 2 MiB), far below what would exhaust memory.
+MAX_FILE_BYTES: Final = 32 * 1024 * 1024
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The file's bytes; a device, a pipe or a file too large is refused before reading (a
+    pipe would block, /dev/zero would never end)."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ValueError("is not a regular file")
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise ValueError(f"is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    return raw
+
+
 def parse_practice_file(path: str | Path) -> PracticeFile:
     """The validated file, or a PracticeFileError listing every problem with its key."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        raw = _read_regular_file(Path(path))
     except OSError as exc:
         raise PracticeFileError(name, [f"cannot be read ({exc.strerror})"]) from None
+    except ValueError as exc:
+        raise PracticeFileError(name, [str(exc)]) from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # Editors on Windows start UTF-8 files with a byte-order mark, which TOML does not
+        # allow; it carries nothing.
+        data = tomllib.loads(raw.decode("utf-8").removeprefix("\ufeff"))
     except UnicodeDecodeError:
         raise PracticeFileError(name, ["is not UTF-8 text"]) from None
     except tomllib.TOMLDecodeError as exc:

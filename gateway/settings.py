@@ -127,8 +127,19 @@ def _variable_of(location: tuple[int | str, ...]) -> str:
     return field.alias if field is not None and field.alias else name
 
 
+def read_env_file(path: Path) -> str:
+    """A `.env` file's text, or a SettingsError saying why it cannot be used."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text") from None
+
+
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, or a SettingsError that names each bad variable."""
+    env_file = Path(".env")
+    if env_file.is_file():
+        read_env_file(env_file)  # python-dotenv's own error would be a traceback
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

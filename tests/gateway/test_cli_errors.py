@@ -79,6 +79,11 @@ def test_a_port_out_of_range_is_refused_before_anything_starts(
         (["classify", "--country", ""], "--country"),
         (["token", "create", "--name", " ", "--role", "admin"], "--name"),
         (["token", "create", "--name", "x" * 101, "--role", "admin"], "--name"),
+        (["worker", "--metrics-port", "70000"], "--metrics-port"),
+        (["worker", "--metrics-port", "-5"], "--metrics-port"),
+        # Bytes that are not UTF-8 reach Python as lone surrogates.
+        (["simulate", "--from", "+15557654321", "--to", "+15550009999", "\udcff"], "text"),
+        (["simulate", "--from", "+1555\udcff", "--to", "+15550009999", "hi"], "--from"),
     ],
 )
 def test_bad_option_values_are_refused_before_anything_runs(
@@ -88,3 +93,22 @@ def test_bad_option_values_are_refused_before_anything_runs(
         main(argv)
     assert exit_.value.code == 2
     assert option in capsys.readouterr().err
+
+
+def test_a_dot_env_that_is_not_utf8_is_a_configuration_error(
+    in_empty_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_empty_folder / ".env").write_bytes(b"GATEWAY_RETENTION_DAYS=\xff\xfe\n")
+    assert main(["token", "list"]) == 2
+    error = capsys.readouterr().err
+    assert error == "gateway: configuration error: .env is not UTF-8 text\n"
+
+
+def test_secrets_are_not_written_through_a_dot_env_link_to_nowhere(
+    in_empty_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = in_empty_folder / "elsewhere" / "secrets"
+    (in_empty_folder / ".env").symlink_to(target)
+    assert main(["token", "list"]) == 2
+    assert "link to a file that does not exist" in capsys.readouterr().err
+    assert not target.parent.exists()

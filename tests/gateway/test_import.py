@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,6 +176,23 @@ def test_a_client_cannot_take_the_phone_of_a_therapist_the_file_does_not_name(
     assert main(["import", str(broken)]) == 2
     assert expected in capsys.readouterr().err
     assert snapshot(imported.database_url) == before
+
+
+def test_a_byte_order_mark_is_read_past(imported: Settings, tmp_path: Path) -> None:
+    with_bom = tmp_path / "practice.toml"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + EXAMPLE.read_bytes())
+    assert main(["import", str(with_bom)]) == 0
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/null", "fifo"])
+def test_a_device_or_pipe_is_refused_without_reading_it(
+    path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if path == "fifo":
+        path = str(tmp_path / "fifo")
+        os.mkfifo(path)
+    assert main(["import", path]) == 2
+    assert f"{path}: is not a regular file" in capsys.readouterr().err
 
 
 def test_errors_name_the_key_of_the_entry(
