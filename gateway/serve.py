@@ -10,7 +10,8 @@ from aiohttp import web
 
 from gateway.app import Deps, create_app
 from gateway.logs import AccessLogger
-from gateway.settings import Settings
+from gateway.settings import Settings, SettingsError
+from gateway.spool import probe
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +30,19 @@ async def _freeze_startup_objects(_: web.Application) -> None:
     gc.freeze()
 
 
+def _check_spool(settings: Settings) -> None:
+    """Found at start, not in the first database outage, when a crisis message needs it."""
+    try:
+        probe(settings.spool_dir)
+    except OSError as exc:
+        raise SettingsError(
+            f"GATEWAY_SPOOL_DIR cannot be written ({exc.strerror}): messages could not be "
+            "kept through a database outage"
+        ) from None
+
+
 def serve(settings: Settings, *, host: str, port: int, run_worker: bool) -> None:
+    _check_spool(settings)
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     app = create_app(settings, Deps(run_worker=run_worker))
     app.on_startup.append(_freeze_startup_objects)

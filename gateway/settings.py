@@ -69,6 +69,14 @@ class Settings(BaseSettings):
             raise ValueError("must use sqlite+aiosqlite:// or postgresql+asyncpg://")
         return value
 
+    @field_validator("spool_dir", mode="before")
+    @classmethod
+    def _named_folder(cls, value: object) -> object:
+        # An empty value would be the working directory, shared with everything else.
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a folder")
+        return value
+
     @model_validator(mode="after")
     def _production_is_safe(self) -> Settings:
         if self.env != "production":

@@ -128,6 +128,29 @@ def settle_direct_alerts(job: InboundJob, sent: Mapping[str, DirectAttempt]) -> 
             row.update({"state": "unknown", "due_at": attempt.at, "attempts": 1})
 
 
+def write_durably(folder: Path, final: Path, blob: bytes) -> Path:
+    """Write `final` in `folder` so that it survives a crash once this returns."""
+    folder.mkdir(parents=True, exist_ok=True)
+    temporary = final.with_suffix(".tmp")
+    with temporary.open("wb") as handle:
+        handle.write(blob)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(final)
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return final
+
+
+def probe(folder: Path) -> None:
+    """Write and remove a file as a spooled message would be written; an OSError says the
+    folder cannot keep one."""
+    write_durably(folder, folder / ".probe", b"").unlink()
+
+
 class Spool:
     def __init__(self, folder: Path, keys: KeyRing) -> None:
         self._folder = folder
@@ -137,19 +160,7 @@ class Spool:
         return aad("spool", "job", name)
 
     def _write_durably(self, final: Path, blob: bytes) -> Path:
-        self._folder.mkdir(parents=True, exist_ok=True)
-        temporary = final.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
-            handle.write(blob)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temporary.replace(final)
-        folder = os.open(self._folder, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-        return final
+        return write_durably(self._folder, final, blob)
 
     def _save_sync(self, job: InboundJob) -> Path:
         name = job.message["id"]

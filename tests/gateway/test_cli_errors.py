@@ -112,3 +112,15 @@ def test_secrets_are_not_written_through_a_dot_env_link_to_nowhere(
     assert main(["token", "list"]) == 2
     assert "link to a file that does not exist" in capsys.readouterr().err
     assert not target.parent.exists()
+
+
+def test_serve_refuses_to_start_without_a_spool_it_can_write(
+    in_empty_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found at start, not in the first database outage, when a crisis message needs it."""
+    (in_empty_folder / "a-file").write_text("not a folder")
+    monkeypatch.setenv("GATEWAY_SPOOL_DIR", str(in_empty_folder / "a-file" / "spool"))
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite+aiosqlite:///{in_empty_folder / 'g.db'}")
+    assert main(["serve", "--port", "0"]) == 2
+    error = capsys.readouterr().err
+    assert "configuration error: GATEWAY_SPOOL_DIR cannot be written" in error

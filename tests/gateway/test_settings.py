@@ -70,6 +70,12 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "fast" not in str(raised.value)
 
 
+def test_an_empty_spool_folder_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_SPOOL_DIR", " ")
+    with pytest.raises(SettingsError, match="GATEWAY_SPOOL_DIR: must name a folder"):
+        load_settings()
+
+
 @pytest.mark.parametrize("days", ["0", "-5", "1.5", "800000", "99999999999"])
 def test_retention_days_out_of_range_are_refused(
     days: str, monkeypatch: pytest.MonkeyPatch
