@@ -39,13 +39,17 @@ class Settings(BaseSettings):
     twilio_account_sid: str | None = Field(default=None, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: SecretStr | None = Field(default=None, alias="TWILIO_AUTH_TOKEN")
     twilio_api_url: str = Field(default="https://api.twilio.com", alias="GATEWAY_TWILIO_API_URL")
-    twilio_timeout_seconds: float = Field(default=10.0, gt=0, alias="GATEWAY_TWILIO_TIMEOUT")
+    twilio_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, allow_inf_nan=False, alias="GATEWAY_TWILIO_TIMEOUT"
+    )
     encryption_keys: SecretStr | None = Field(default=None, alias="GATEWAY_ENCRYPTION_KEYS")
     index_key: SecretStr | None = Field(default=None, alias="GATEWAY_INDEX_KEY")
     session_secret: SecretStr | None = Field(default=None, alias="GATEWAY_SESSION_SECRET")
     # At most a century: a purge date must stay within the calendar.
     retention_days: int = Field(default=2190, ge=1, le=36_600, alias="GATEWAY_RETENTION_DAYS")
-    send_rate: float = Field(default=1.0, gt=0, alias="GATEWAY_SEND_RATE")
+    send_rate: float = Field(
+        default=1.0, gt=0, le=10_000, allow_inf_nan=False, alias="GATEWAY_SEND_RATE"
+    )
     log_format: LogFormat | None = Field(default=None, alias="GATEWAY_LOG_FORMAT")
     spool_dir: Path = Field(default=Path("spool"), alias="GATEWAY_SPOOL_DIR")
     config_refresh_seconds: float = Field(

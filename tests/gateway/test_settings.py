@@ -70,6 +70,24 @@ def test_bad_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "fast" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GATEWAY_SEND_RATE", "inf"),
+        ("GATEWAY_SEND_RATE", "nan"),
+        ("GATEWAY_SEND_RATE", "1e9"),
+        ("GATEWAY_TWILIO_TIMEOUT", "inf"),
+        ("GATEWAY_TWILIO_TIMEOUT", "1e6"),
+    ],
+)
+def test_rates_and_timeouts_must_be_finite_and_sane(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+
+
 def test_an_empty_spool_folder_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_SPOOL_DIR", " ")
     with pytest.raises(SettingsError, match="GATEWAY_SPOOL_DIR: must name a folder"):
