@@ -13,6 +13,7 @@ from gateway.api_services.errors import ForbiddenError, InvalidInputError
 from gateway.api_services.instants import utc
 from gateway.inbound import InboundService
 from gateway.inbound_record import InboundSmsForm
+from rules.decisions import Decision, RelayToClient
 from rules.engine import decide
 from rules.model import SenderHistory
 
@@ -65,9 +66,17 @@ def preview(context: ApiContext, caller: Caller, request: PreviewRequest) -> Pre
         reason=decision.reason,
         reply=decision.reply,
         forward=decision.forward,
-        deliver_at=utc(decision.deliver_at),
+        deliver_at=utc(decision.deliver_at or _relay_held_until(decision)),
         alert_on_call=decision.alert_on_call,
         flags=decision.flags,
         open=decision.open,
         next_opening=utc(decision.next_opening),
+    )
+
+
+def _relay_held_until(decision: Decision) -> datetime | None:
+    """A relay outside the client's contact times is held: the text goes at that opening."""
+    return next(
+        (effect.deliver_at for effect in decision.effects if isinstance(effect, RelayToClient)),
+        None,
     )

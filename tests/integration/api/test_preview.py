@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 
 from gateway.settings import Settings
 from tests.integration.api.conftest import Api, Client
-from tests.integration.conftest import CASEY, LEE_NUMBER, RILEY, STRANGER, table_rows
+from tests.integration.conftest import (
+    CASEY,
+    LEE_NUMBER,
+    LEE_OWN_PHONE,
+    RILEY,
+    STRANGER,
+    table_rows,
+)
 from tests.support.clock import FixedClock
 from tests.support.twilio_client import send_sms
 
@@ -70,6 +77,24 @@ async def preview_then_webhook(
     assert answer.json["next_opening"] == expected_opening
     assert answer.json["forward"] == decision.details["forward"]
     return answer.json, twiml, message, await table_rows(settings, "outbox")
+
+
+async def test_a_held_relay_previews_when_its_text_goes(
+    gateway: Client, admin: Api, imported: Settings, clock: FixedClock
+) -> None:
+    clock.at = at_ny(1, 22)  # Tuesday 10 PM: Riley's next contact time is Wednesday 9 AM
+    body = "#c1002 see you thursday"
+    answer = await admin.post(
+        "/preview",
+        {"from": LEE_OWN_PHONE, "to": LEE_NUMBER, "body": body, "at": clock.at.isoformat()},
+    )
+    assert answer.json["rule"] == "relay"
+    assert answer.json["deliver_at"] == iso_utc(at_ny(2, 9))
+    assert (await send_sms(gateway, LEE_OWN_PHONE, LEE_NUMBER, body))[0] == 200
+    [relayed] = [
+        row for row in await table_rows(imported, "messages") if row.direction == "outbound"
+    ]
+    assert iso_utc(relayed.deliver_at) == answer.json["deliver_at"]
 
 
 async def test_an_after_hours_preview_equals_the_webhook(
