@@ -195,26 +195,56 @@ async def read_message(
             own = caller.own_therapist()
             query = query.where(in_inbox_of(own, numbers_of(context, own)))
         row = (await connection.execute(query)).first()
-        if row is None:
-            raise NotFoundError(f"no message {message_id}")
-        decision = (
-            await connection.execute(select(DecisionRow).where(DecisionRow.message_id == row.id))
-        ).first()
-        body = None
-        if row.body_enc is not None and row.body_purged_at is None:
-            body = context.vault.open("messages", "body", row.id, row.body_enc)
-        await append_events(
-            connection,
-            [
-                AuditEvent(
-                    context.clock.now(),
-                    caller.actor,
-                    "message_read",
-                    f"message:{row.id}",
-                    {"reason": reason},
-                )
-            ],
-        )
+        detail = None
+        if row is not None:
+            detail = await _read_and_audit(context, connection, caller, row, reason)
+        elif not caller.is_admin and await _exists(connection, message_id):
+            # Another therapist's client's message: who tried to read it is recorded, in
+            # this transaction, which must commit before the refusal.
+            await append_events(
+                connection,
+                [
+                    AuditEvent(
+                        context.clock.now(),
+                        caller.actor,
+                        "access_denied",
+                        f"message:{message_id}",
+                        {"status": 404, "why": "not in this therapist's inbox"},
+                    )
+                ],
+            )
+    if detail is None:
+        raise NotFoundError(f"no message {message_id}")
+    return detail
+
+
+async def _exists(connection: AsyncConnection, message_id: str) -> bool:
+    found = await connection.execute(select(MessageRow.id).where(MessageRow.id == message_id))
+    return found.first() is not None
+
+
+async def _read_and_audit(
+    context: ApiContext, connection: AsyncConnection, caller: Caller, row: Any, reason: str | None
+) -> MessageDetail:
+    """The body and decision of a message the caller may read; the read is audited."""
+    decision = (
+        await connection.execute(select(DecisionRow).where(DecisionRow.message_id == row.id))
+    ).first()
+    body = None
+    if row.body_enc is not None and row.body_purged_at is None:
+        body = context.vault.open("messages", "body", row.id, row.body_enc)
+    await append_events(
+        connection,
+        [
+            AuditEvent(
+                context.clock.now(),
+                caller.actor,
+                "message_read",
+                f"message:{row.id}",
+                {"reason": reason},
+            )
+        ],
+    )
     return MessageDetail(
         **summary_fields(row),
         body=body,

@@ -213,6 +213,13 @@ async def test_another_therapists_message_is_not_found(
     assert (await lee.get("/messages/" + "f" * 32)).status == 404
     assert (await lee.get("/messages/..%2F..%2Fetc")).status == 404
     assert await audit_events(imported, "message_read") == []
+    # Who tried to read another therapist's client's messages is on record; an id that names
+    # nothing is not (anyone could grow the log without limit).
+    denied = await audit_events(imported, "access_denied")
+    assert sorted(event.subject for event in denied) == sorted(
+        f"message:{item['id']}" for item in okafors
+    )
+    assert {event.actor for event in denied} == {f"token:{token_id(lee.token or '')}"}
 
 
 async def test_a_client_moved_to_another_therapist_takes_their_messages_along(
