@@ -21,13 +21,15 @@ async def readyz(request: web.Request) -> web.Response:
     reason to be unready, because crisis replies must keep flowing through an outage."""
     runtime = request.app[RUNTIME]
     directory = runtime.config.directory
-    # Messages waiting in the spool mean writes fail, though the database may still be read.
+    # Messages (or status callbacks) waiting in the spool mean writes fail, though the
+    # database may still be read.
     spooled = runtime.spool.count()
+    writes_wait = spooled or runtime.spool.waiting()
     body = {
         "ready": directory is not None,
         "config_version": directory.version if directory is not None else None,
         "practice": directory is not None and directory.practice is not None,
-        "database": "ok" if runtime.config.database_ok and not spooled else "unavailable",
+        "database": "ok" if runtime.config.database_ok and not writes_wait else "unavailable",
         "spooled": spooled,
         "dry_run": runtime.settings.dry_run,
     }

@@ -133,6 +133,8 @@ async def test_a_status_callback_during_an_outage_is_kept_and_recorded_when_it_r
         assert (await post_signed(client, "/twilio/status", callback)).status == 204
         assert (await post_signed(client, "/twilio/status", callback)).status == 204
         assert len(list(reachable.spool_dir.glob("*.status"))) == 1
+        ready = await (await client.get("/readyz")).json()
+        assert (ready["ready"], ready["database"]) == (True, "unavailable")
         await switch.restore()
         for _ in range(150):
             if not list(reachable.spool_dir.glob("*.status")):
