@@ -177,6 +177,16 @@ class PracticeFile(_Strict):
     @model_validator(mode="after")
     def _references(self) -> Self:
         therapist_ids = {therapist.id for therapist in self.therapists}
+        numbers = {therapist.number for therapist in self.therapists}
+        for therapist in self.therapists:
+            for field_name in ("forward_to", "on_call"):
+                if getattr(therapist, field_name) in numbers:
+                    # Texts to the gateway's own number would come back as inbound messages.
+                    raise ValueError(
+                        f"therapist {therapist.id!r}: {field_name} is a practice number"
+                    )
+        if self.practice.on_call in numbers:
+            raise ValueError("practice on_call is a practice number")
         staff = staff_phones(self.practice.on_call, self.therapists)
         phones: dict[str, str] = {}
         for client in self.clients:

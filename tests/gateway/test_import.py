@@ -106,6 +106,16 @@ BROKEN = {
         'phone = "+15550009999"',
         "practice number",
     ),
+    "a therapist forwarding to a practice number": (
+        'forward_to = "+15551230003"',
+        'forward_to = "+15550009999"',
+        "therapist 'okafor': forward_to is a practice number",
+    ),
+    "the practice's on-call on a practice number": (
+        'on_call = "+15551230009"',
+        'on_call = "+15550009999"',
+        "practice on_call is a practice number",
+    ),
     "a phone of a client the file does not name": (
         'id = "c2001"',
         'id = "c2002"',
