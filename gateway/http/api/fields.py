@@ -7,7 +7,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Final, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    WithJsonSchema,
+)
 
 from gateway.api_services.instants import parse_instant
 from gateway.api_services.paging import MAX_LIMIT
@@ -77,6 +85,14 @@ Cursor = Annotated[
     ),
 ]
 Reason = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_one_line)]
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# Where a reason is optional, an empty one is none given (forms and clients send "").
+OptionalReason = Annotated[Reason | None, BeforeValidator(_blank_is_none)]
 Note = Annotated[str, Field(max_length=200), AfterValidator(_storable)]
 # The flags a message can carry; filtering by any other is a mistake worth a 400.
 Flag = Literal["crisis", "after_hours", "unknown_sender", "opt_out"]

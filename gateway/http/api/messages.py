@@ -18,8 +18,8 @@ from gateway.http.api.fields import (
     Identifier,
     Instant,
     Limit,
+    OptionalReason,
     QueryModel,
-    Reason,
     SmsText,
 )
 from gateway.http.api.parsing import context_of, parse_body, parse_query, path_id
@@ -41,7 +41,7 @@ class MessagesQuery(QueryModel):
 
 
 class MessageReadQuery(QueryModel):
-    reason: Reason | None = Field(
+    reason: OptionalReason = Field(
         default=None, description="Why the body is read; kept in the audit log (admins: required)"
     )
 
@@ -56,7 +56,7 @@ class ReplyBody(BodyModel):
     client: Identifier
     body: SmsText
     urgent: bool = False
-    reason: Reason | None = None
+    reason: OptionalReason = None
 
 
 async def list_messages(request: web.Request) -> web.Response:

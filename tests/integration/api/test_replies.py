@@ -65,6 +65,16 @@ async def test_outside_hours_the_reply_is_held_until_the_next_opening(
     assert message.status == "held"
 
 
+async def test_an_empty_reason_of_a_reply_that_is_not_urgent_is_no_reason(
+    lee: Api, imported: Settings
+) -> None:
+    """Forms and clients send every field; "" is none given, not a bad reason."""
+    answer = await lee.post(
+        "/messages", {"client": "c1002", "body": "See you Tuesday.", "urgent": False, "reason": ""}
+    )
+    assert answer.status == 201
+
+
 async def test_a_client_agreement_window_lets_the_reply_go_now(
     lee: Api, imported: Settings, clock: FixedClock
 ) -> None:
@@ -84,6 +94,8 @@ async def test_urgent_with_a_reason_goes_now_and_is_audited(
     )
     assert without.status == 400
     assert "reason" in without.json["error"]["message"]
+    blank = {"client": "c1002", "body": "Please call me.", "urgent": True, "reason": " "}
+    assert (await lee.post("/messages", blank)).status == 400
     answer = await lee.post(
         "/messages",
         {
