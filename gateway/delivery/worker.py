@@ -112,6 +112,9 @@ class DeliveryWorker:
         self._retention_checked: datetime | None = None
         self._next_due: datetime | None = None
         self._busy_numbers: set[str] = set()
+        # Sends of the current pass: the row behind each (to the same phone, kept in order)
+        # could not be claimed with it, and may go as soon as its send slot allows.
+        self._sent = 0
         self._direct = DirectAlerts(
             vault=vault,
             sender=sender,
@@ -210,7 +213,7 @@ class DeliveryWorker:
     def _pause(self, now: datetime, handled: int, alerts_only: bool) -> float:
         if alerts_only:
             return _ALERT_LANE_BACKSTOP
-        if handled >= self._batch_size:
+        if handled >= self._batch_size or self._sent:
             return 0.0
         pause = self._poll
         if self._next_due is not None:
@@ -224,6 +227,7 @@ class DeliveryWorker:
     async def _pass(self, now: datetime, *, alerts_only: bool) -> int:
         if not alerts_only:
             self._next_due = None
+            self._sent = 0
             await expire_sending(self._engine, now)
             await self._follow_config(now)
             await inbox_held.release_due(self._engine, now)
@@ -306,6 +310,7 @@ class DeliveryWorker:
                 return
             lead, sms = ready
             outcome = await self._sender.send(sms)
+            self._sent += 1
             await self._recorder.record(lead, outcome, now)
         except DecryptionError as exc:
             await self._recorder.fail_unreadable(lead, now, exc)

@@ -158,6 +158,32 @@ async def test_a_running_worker_sends_what_is_queued_and_stops_gracefully(
     assert len(fake.messages) == 1
 
 
+@pytest.mark.parametrize("send_rate", [1000.0])
+async def test_rows_to_one_phone_follow_each_other_without_waiting_for_the_next_poll(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """Kept in order, a phone's rows are claimed one at a time; the next goes when its send
+    slot allows, not a poll interval later (a backlog of forwards to one therapist)."""
+    now = clock.now()
+    rows = [plain_row(vault, at=now, body=f"notice {n}") for n in range(4)]
+    await insert_rows(db, OutboxRow, rows)
+    worker = await make_worker(poll_seconds=60)
+
+    async def time_passes() -> None:
+        for _ in range(1000):
+            await asyncio.sleep(0.005)
+            clock.advance(timedelta(milliseconds=5))
+
+    ticking = asyncio.create_task(time_passes())
+    worker.start()
+    try:
+        sent = await fake.wait_for(4)
+    finally:
+        await worker.stop()
+        ticking.cancel()
+    assert sorted(message.body for message in sent) == [f"notice {n}" for n in range(4)]
+
+
 async def queue_three_numbers(db: AsyncEngine, vault: Vault, now: datetime) -> None:
     """Three due notices from three sending numbers: no send slot holds one back."""
     rows = [
