@@ -17,6 +17,7 @@ from gateway.command_settings import command_settings
 from gateway.crypto import DecryptionError, IndexKeyMismatchError, new_key
 from gateway.import_command import run_import
 from gateway.importer import ImportConflictError
+from gateway.legacy_notes import seal_legacy_notes
 from gateway.logs import configure_logging
 from gateway.migrate import upgrade_to_head
 from gateway.practice_file import PracticeFileError, known_country, parse_practice_file
@@ -42,6 +43,9 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     settings = command_settings()
     _configure_logging(settings)
     upgrade_to_head(settings.database_url)
+    sealed = asyncio.run(seal_legacy_notes(settings))
+    if sealed:
+        print(f"sealed {sealed} agreement notes stored in clear before")
     print("database schema is up to date")
     return EXIT_OK
 

@@ -260,7 +260,12 @@ class Importer:
             "phone_index": self._vault.phone_index(new.phone),
             "therapist_id": new.therapist_id,
             "agreement_hours": new.agreement_hours,
-            "agreement_note": new.agreement_note,
+            "agreement_note_enc": (
+                self._vault.seal("clients", "agreement_note", new.id, new.agreement_note)
+                if new.agreement_note is not None
+                else None
+            ),
+            "agreement_note": None,
             "updated_at": self._now,
         }
         subject = f"client:{new.id}"

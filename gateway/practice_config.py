@@ -98,6 +98,14 @@ class PracticeConfig:
     opted_out: frozenset[str] = frozenset()
 
 
+def agreement_note(vault: Vault, row: Any) -> str | None:
+    """A client row's agreement note: sealed, or in clear where written before notes were
+    sealed and not yet moved by `gateway migrate`."""
+    if row.agreement_note_enc is not None:
+        return vault.open("clients", "agreement_note", row.id, row.agreement_note_enc)
+    return cast(str | None, row.agreement_note)
+
+
 async def read_config_version(connection: AsyncConnection) -> int:
     version = (
         await connection.execute(select(ConfigStateRow.version).where(ConfigStateRow.id == 1))
@@ -166,7 +174,7 @@ async def load_config(connection: AsyncConnection, vault: Vault) -> PracticeConf
             phone=vault.open("clients", "phone", client.id, client.phone_enc),
             therapist_id=client.therapist_id,
             agreement_hours=client.agreement_hours,
-            agreement_note=client.agreement_note,
+            agreement_note=agreement_note(vault, client),
         )
     opted_out = frozenset(
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 
@@ -11,6 +12,7 @@ from gateway.api_services.context import ApiContext
 from gateway.api_services.paging import read_time_cursor, time_cursor
 from gateway.db.engine import reader
 from gateway.db.tables import ClientRow
+from gateway.practice_config import agreement_note
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ async def list_clients(
                     ClientRow.name_enc,
                     ClientRow.therapist_id,
                     ClientRow.agreement_hours,
+                    ClientRow.agreement_note_enc,
                     ClientRow.agreement_note,
                 )
                 .where(*conditions)
@@ -64,18 +67,20 @@ async def list_clients(
                 .limit(limit + 1)
             )
         ).all()
-    items = tuple(
-        ClientView(
-            id=row.id,
-            name=context.vault.open("clients", "name", row.id, row.name_enc),
-            therapist=row.therapist_id,
-            agreement=(
-                AgreementView(dict(row.agreement_hours or {}), row.agreement_note)
-                if row.agreement_hours is not None or row.agreement_note is not None
-                else None
-            ),
-        )
-        for row in rows[:limit]
-    )
+    items = tuple(_client_view(context, row) for row in rows[:limit])
     last = rows[limit - 1] if len(rows) > limit else None
     return ClientPage(items, time_cursor(last.created_at, last.id) if last is not None else None)
+
+
+def _client_view(context: ApiContext, row: Any) -> ClientView:
+    note = agreement_note(context.vault, row)
+    return ClientView(
+        id=row.id,
+        name=context.vault.open("clients", "name", row.id, row.name_enc),
+        therapist=row.therapist_id,
+        agreement=(
+            AgreementView(dict(row.agreement_hours or {}), note)
+            if row.agreement_hours is not None or note is not None
+            else None
+        ),
+    )

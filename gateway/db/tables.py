@@ -102,6 +102,9 @@ class ClientRow(Base):
     phone_index: Mapped[str] = mapped_column(DIGEST, unique=True)
     therapist_id: Mapped[str] = mapped_column(ForeignKey("therapists.id"), index=True)
     agreement_hours: Mapped[dict[str, Any] | None]
+    agreement_note_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Notes written before they were sealed; `gateway migrate` moves them into
+    # agreement_note_enc and leaves this empty.
     agreement_note: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

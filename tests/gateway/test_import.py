@@ -8,13 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from gateway.cli import main
 from gateway.crypto import new_key
 from gateway.db.engine import create_engine
 from gateway.db.tables import AuditEventRow, Base, ClientRow, TherapistRow, TimeOffRow
+from gateway.practice_config import load_config
 from gateway.settings import Settings
+from gateway.vault import Vault
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "examples" / "practice.toml"
@@ -72,8 +74,39 @@ def test_example_imports_and_a_second_import_changes_nothing(
 def test_phone_numbers_and_client_names_are_not_stored_in_the_clear(imported: Settings) -> None:
     rows = snapshot(imported.database_url)
     everything = repr(rows)
-    for secret in ("+15557654321", "5557654321", "Jordan D.", "+15551230001"):
+    for secret in ("+15557654321", "5557654321", "Jordan D.", "+15551230001", "DBT phone"):
         assert secret not in everything
+
+
+def test_a_note_stored_in_clear_before_notes_were_sealed_is_sealed_by_migrate(
+    imported: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def write_in_clear() -> None:
+        engine = create_engine(imported.database_url)
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(ClientRow)
+                .where(ClientRow.id == "c1001")
+                .values(agreement_note="coaching calls for urges", agreement_note_enc=None)
+            )
+        await engine.dispose()
+
+    async def notes() -> dict[str, str | None]:
+        engine = create_engine(imported.database_url)
+        async with engine.connect() as connection:
+            config = await load_config(connection, Vault.from_settings(imported))
+        await engine.dispose()
+        return {client.id: client.agreement_note for client in config.clients.values()}
+
+    asyncio.run(write_in_clear())
+    assert asyncio.run(notes())["c1001"] == "coaching calls for urges"
+    capsys.readouterr()
+    assert main(["migrate"]) == 0
+    assert "sealed 1 agreement notes" in capsys.readouterr().out
+    assert "coaching calls" not in repr(snapshot(imported.database_url))
+    assert asyncio.run(notes())["c1001"] == "coaching calls for urges"
+    assert main(["migrate"]) == 0
+    assert "sealed" not in capsys.readouterr().out
 
 
 BROKEN = {
