@@ -30,6 +30,7 @@ EXPECTED_COLUMNS = {
     "therapists.on_call",
     "clients.name",
     "clients.phone",
+    "clients.agreement_note",
     "messages.counterpart",
     "messages.body",
     "outbox.to",
