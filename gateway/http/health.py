@@ -24,7 +24,7 @@ async def readyz(request: web.Request) -> web.Response:
     # Messages (or status callbacks) waiting in the spool mean writes fail, though the
     # database may still be read.
     spooled = runtime.spool.count()
-    writes_wait = spooled or runtime.spool.waiting()
+    writes_wait = runtime.spool.waiting()
     body = {
         "ready": directory is not None,
         "config_version": directory.version if directory is not None else None,

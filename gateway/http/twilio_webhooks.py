@@ -24,7 +24,7 @@ log = structlog.get_logger(__name__)
 routes = web.RouteTableDef()
 
 FORM = "application/x-www-form-urlencoded"
-_SID: Final = re.compile(r"[A-Za-z0-9]{2,64}")
+_SID: Final = re.compile(r"[A-Za-z0-9_-]{2,64}")
 _STATUS: Final = re.compile(r"[a-z_]{1,32}")
 _ERROR_CODE: Final = re.compile(r"[0-9]{1,9}")
 
