@@ -84,9 +84,24 @@ def _timing(therapist: Therapist, client: Client, now: datetime, request: ReplyR
     return _Timing(opening.at.astimezone(UTC), held=True, why=f"{state.reason}; held until {when}")
 
 
-async def _exists(connection: AsyncConnection, message_id: str) -> bool:
-    found = await connection.execute(select(MessageRow.id).where(MessageRow.id == message_id))
-    return found.first() is not None
+async def _check_draft_unused(
+    connection: AsyncConnection, message_id: str, client_id: str, therapist_id: str
+) -> None:
+    """A form's draft id names the reply it sends: sent already to this client by this
+    therapist, the form came twice; sent to anyone else, the id is not this form's."""
+    found = (
+        await connection.execute(
+            select(MessageRow.client_id, MessageRow.therapist_id).where(MessageRow.id == message_id)
+        )
+    ).first()
+    if found is None:
+        return
+    if (found.client_id, found.therapist_id) == (client_id, therapist_id):
+        raise AlreadySentError(message_id)
+    raise InvalidInputError(
+        "this form was already used for another reply; nothing was sent. Reload the page "
+        "and write it again"
+    )
 
 
 async def _opted_out(connection: AsyncConnection, phone_index: str) -> bool:
@@ -171,8 +186,8 @@ async def _write_reply(
     therapist_id = therapist_info.id
     directory = context.directory()
     async with context.engine.begin() as connection:
-        if request.message_id is not None and await _exists(connection, message_id):
-            raise AlreadySentError(message_id)
+        if request.message_id is not None:
+            await _check_draft_unused(connection, message_id, client_info.id, therapist_id)
         # Read in the transaction, not from memory: an opt-out a moment ago must already hold.
         if await _opted_out(connection, context.vault.phone_index(client_info.phone)):
             raise ConflictError(

@@ -11,6 +11,7 @@ webhooks have their own):
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import parse_qsl
 
 import structlog
 from aiohttp import web
@@ -77,6 +78,10 @@ async def _form_readable(request: web.Request) -> bool:
     UTF-8, or a broken multipart body, is a bad request, not a server error."""
     try:
         await request.post()
+        if request.content_type == "application/x-www-form-urlencoded":
+            # aiohttp turns percent-encoded bytes that are not UTF-8 into U+FFFD, which would
+            # be stored and sent as if typed.
+            parse_qsl((await request.read()).decode("utf-8"), errors="strict")
     except (UnicodeDecodeError, ValueError):
         log.info("web_form_unreadable", route=route_of(request))
         return False

@@ -144,6 +144,22 @@ async def test_a_reply_form_sent_twice_sends_one_reply(pages: Browser, imported:
     assert shown.draft != form.draft  # the next reply is a new one
 
 
+async def test_a_draft_id_of_another_reply_sends_nothing_and_says_so(
+    pages: Browser, imported: Settings
+) -> None:
+    """The draft id keys one reply: sent already to another client, it is not this form's."""
+    await pages.sign_in(LEE_EMAIL)
+    form = await pages.get("/inbox/c1002")
+    fields = {"body": "See you at 3.", "draft": form.draft}
+    assert (await pages.post("/inbox/c1002/reply", fields, csrf=form.csrf)).status == 303
+    other = await pages.post(
+        "/inbox/c1001/reply", {"body": "Hello Jordan", "draft": form.draft}, csrf=form.csrf
+    )
+    assert other.status == 409
+    assert "already used for another reply" in other.text
+    assert len(await table_rows(imported, "outbox")) == 1
+
+
 async def test_a_double_click_on_send_sends_one_reply(pages: Browser, imported: Settings) -> None:
     await pages.sign_in(OKAFOR_EMAIL)
     form = await pages.get("/inbox/c2001")
@@ -211,12 +227,30 @@ async def test_a_form_that_cannot_be_read_is_a_bad_request(pages: Browser) -> No
     """A byte that is not UTF-8, or a broken multipart body: 400 and nothing done, not a 500."""
     for content_type, body in (
         ("application/x-www-form-urlencoded", b"\xff"),
+        # Percent-encoded bytes that are not UTF-8: read as U+FFFD, they would be stored.
+        ("application/x-www-form-urlencoded", b"email=caf%E9%FF&password=x"),
         ("multipart/form-data; boundary=zzz", b"x"),
     ):
         async with pages.client.post(
             "/signin", data=body, headers={"Content-Type": content_type}
         ) as response:
             assert response.status == 400
+
+
+async def test_a_time_off_note_with_control_characters_is_refused_as_by_the_api(
+    pages: Browser, imported: Settings
+) -> None:
+    await pages.sign_in(LEE_EMAIL)
+    before = len(await table_rows(imported, "time_off"))
+    token = await pages.form_token("/availability/lee")
+    page = await pages.post(
+        "/availability/lee/time-off",
+        {"first_day": "2026-12-10", "last_day": "2026-12-11", "note": "ctrl\x00\x07note"},
+        csrf=token,
+    )
+    assert page.status == 400
+    assert "control characters" in page.text
+    assert len(await table_rows(imported, "time_off")) == before
 
 
 async def test_dates_far_outside_the_calendar_are_refused_on_the_pages(pages: Browser) -> None:

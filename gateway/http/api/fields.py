@@ -31,13 +31,21 @@ _MAX_SMS_UNITS: Final = 1600
 _LINE_BREAK: Final = re.compile(r"[\t\n\r]")
 
 
-def _storable(text: str) -> str:
+def storable_text_problem(text: str) -> str | None:
+    """What keeps `text` from being stored as it is, or None (the API and the web pages)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError("is not valid Unicode text") from None
+        return "is not valid Unicode text"
     if _CONTROL.search(text):
-        raise ValueError("holds control characters")
+        return "holds control characters"
+    return None
+
+
+def _storable(text: str) -> str:
+    problem = storable_text_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return text
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from gateway.api_services import availability as service
 from gateway.api_services.errors import InvalidInputError
+from gateway.http.api.fields import storable_text_problem
 from gateway.http.api.parsing import path_id
 from gateway.web.page import api_context, caller, form, now, render
 from rules.schedule import WEEKDAYS, ScheduleError, parse_window
@@ -159,6 +160,8 @@ async def add_time_off(request: web.Request) -> web.StreamResponse:
     note = fields.get("note", "").strip()
     if len(note) > MAX_NOTE:
         errors["note"] = f"Keep the note under {MAX_NOTE} characters."
+    elif storable_text_problem(note) is not None:
+        errors["note"] = "The note holds characters that cannot be kept (control characters)."
     if start is not None and end is not None and end < start:
         errors["last_day"] = "The last day is before the first."
     if errors or start is None or end is None:
