@@ -82,11 +82,14 @@ async def practice_overview(
     async with reader(context.engine).connect() as connection:
         # Only instants leave the database; bucketing in the practice's zone is done here
         # because SQLite and PostgreSQL share no time zone arithmetic.
-        for (at,) in await connection.execute(select(MessageRow.at).where(*inbound)):
+        # When clients write: unknown senders, services and relays would blur the picture.
+        from_clients = [*inbound, MessageRow.client_id.is_not(None)]
+        for (at,) in await connection.execute(select(MessageRow.at).where(*from_clients)):
             local = at.astimezone(tz)
             heatmap[local.weekday()][local.hour] += 1
         total = sum(map(sum, heatmap))
-        after_hours = await _count(connection, *inbound, _flagged("after_hours"))
+        after_hours = await _count(connection, *from_clients, _flagged("after_hours"))
+        # Every crisis counts, an unknown sender's too.
         crisis = await _count(connection, *inbound, _flagged("crisis"))
         replies = (
             select(func.count())

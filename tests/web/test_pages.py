@@ -237,6 +237,18 @@ async def test_a_form_that_cannot_be_read_is_a_bad_request(pages: Browser) -> No
             assert response.status == 400
 
 
+async def test_the_overview_counts_messages_from_clients_and_every_crisis(
+    pages: Browser,
+) -> None:
+    riley, stranger = "+15557654322", "+15550101010"
+    for sender, body in ((riley, "running late"), (stranger, "hi"), (stranger, "i want to die")):
+        assert (await send_sms(pages.client, sender, LEE_NUMBER, body))[0] == 200
+    await pages.sign_in(ADMIN_EMAIL)
+    page = await pages.get("/overview")
+    assert '<dd id="stat-inbound">1</dd>' in page.text
+    assert '<dd id="stat-crisis">1</dd>' in page.text
+
+
 async def test_a_time_off_note_with_control_characters_is_refused_as_by_the_api(
     pages: Browser, imported: Settings
 ) -> None:
