@@ -60,6 +60,15 @@ async def test_an_invalid_window_is_shown_next_to_the_field_and_nothing_is_saved
     assert page.status == 400
     assert 'id="end-error"' in page.text
     assert "starts and ends at the same time" in page.text
+    # A bad start is shown at the start, and what was typed is not repeated in the error.
+    for start in ("25:00", "09:60", "9", "x" * 5000):
+        bad = await pages.post(
+            "/availability/lee/windows", {"day": "sat", "start": start, "end": "10:00"}, csrf=token
+        )
+        assert bad.status == 400
+        assert 'id="start-error"' in bad.text
+        assert 'id="end-error"' not in bad.text
+        assert "x" * 100 not in bad.text.split('id="start-error"')[1]
     bad_date = await pages.post(
         "/availability/lee/time-off",
         {"first_day": "2026-12-20", "last_day": "2026-12-10", "note": "trip"},

@@ -5,6 +5,7 @@ nothing is saved."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Final
 
@@ -74,15 +75,20 @@ async def show(request: web.Request) -> web.StreamResponse:
     return await _view(request, path_id(request, "therapist", "therapist"))
 
 
+# Each field on its own, so that its error shows next to it and what was typed is not echoed.
+_CLOCK_TIME: Final = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")
+
+
 def _window_text(fields: dict[str, str], errors: Errors) -> tuple[int, str] | None:
     day = fields.get("day", "")
     if day not in WEEKDAYS:
         errors["day"] = "Choose a day of the week."
         return None
     start, end = fields.get("start", "").strip(), fields.get("end", "").strip()
-    for name, value in (("start", start), ("end", end)):
-        if not value:
-            errors[name] = "Enter a time as HH:MM."
+    if not _CLOCK_TIME.fullmatch(start) or start == "24:00":
+        errors["start"] = "Enter a time as HH:MM, from 00:00 to 23:59."
+    if not _CLOCK_TIME.fullmatch(end):
+        errors["end"] = "Enter a time as HH:MM, from 00:00 to 24:00."
     if errors:
         return None
     text = f"{start}-{end}"
