@@ -24,6 +24,7 @@ __all__ = [
     "check_timezone",
     "format_weekly_hours",
     "merge_windows",
+    "parse_time_of_day",
     "parse_weekly_hours",
     "parse_window",
 ]
@@ -149,7 +150,8 @@ def _clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def _parse_time_of_day(text: str) -> int:
+def parse_time_of_day(text: str) -> int:
+    """Minutes since midnight of "HH:MM", 00:00 to 24:00 (24:00 is only ever an end)."""
     match = _TIME_OF_DAY.fullmatch(text)
     hours, minutes = (int(match[1]), int(match[2])) if match else (-1, -1)
     if not (0 <= hours <= 23 and 0 <= minutes <= 59) and (hours, minutes) != (24, 0):
@@ -167,8 +169,8 @@ def parse_window(day: int, text: str) -> Window:
     match = _WINDOW.fullmatch(text)
     if match is None:
         raise ScheduleError(f'window "{text}" is not HH:MM-HH:MM')
-    start = _parse_time_of_day(match[1])
-    end = _parse_time_of_day(match[2])
+    start = parse_time_of_day(match[1])
+    end = parse_time_of_day(match[2])
     if start == DAY_MINUTES:
         raise ScheduleError(f'window "{text}" starts at 24:00; start at 00:00 of the next day')
     if start == end:

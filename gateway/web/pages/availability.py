@@ -5,7 +5,6 @@ nothing is saved."""
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Final
 
@@ -16,7 +15,7 @@ from gateway.api_services.errors import InvalidInputError
 from gateway.http.api.fields import storable_text_problem
 from gateway.http.api.parsing import path_id
 from gateway.web.page import api_context, caller, form, now, render
-from rules.schedule import WEEKDAYS, ScheduleError, parse_window
+from rules.schedule import DAY_MINUTES, WEEKDAYS, ScheduleError, parse_time_of_day, parse_window
 from rules.wording import describe_state
 
 DAY_NAMES: Final = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -75,19 +74,17 @@ async def show(request: web.Request) -> web.StreamResponse:
     return await _view(request, path_id(request, "therapist", "therapist"))
 
 
-# Each field on its own, so that its error shows next to it and what was typed is not echoed.
-_CLOCK_TIME: Final = re.compile(r"(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00")
-
-
 def _window_text(fields: dict[str, str], errors: Errors) -> tuple[int, str] | None:
     day = fields.get("day", "")
     if day not in WEEKDAYS:
         errors["day"] = "Choose a day of the week."
         return None
     start, end = fields.get("start", "").strip(), fields.get("end", "").strip()
-    if not _CLOCK_TIME.fullmatch(start) or start == "24:00":
+    # Each time on its own, so that its error shows next to it and what was typed is not
+    # echoed; the window as a whole is checked after.
+    if _time_of_day(start) in (None, DAY_MINUTES):
         errors["start"] = "Enter a time as HH:MM, from 00:00 to 23:59."
-    if not _CLOCK_TIME.fullmatch(end):
+    if _time_of_day(end) is None:
         errors["end"] = "Enter a time as HH:MM, from 00:00 to 24:00."
     if errors:
         return None
@@ -98,6 +95,13 @@ def _window_text(fields: dict[str, str], errors: Errors) -> tuple[int, str] | No
         errors["end" if start != "24:00" else "start"] = f"{exc}."
         return None
     return WEEKDAYS.index(day), text
+
+
+def _time_of_day(text: str) -> int | None:
+    try:
+        return parse_time_of_day(text)
+    except ScheduleError:
+        return None
 
 
 async def _save_hours(
