@@ -74,8 +74,9 @@ async def practice_overview(
         OutboxRow.created_at >= since,
         OutboxRow.created_at < until,
     ]
-    if own is not None:
-        inbound.append(in_inbox_of(own, numbers_of(context, own)))
+    mine = in_inbox_of(own, numbers_of(context, own)) if own is not None else None
+    if mine is not None:
+        inbound.append(mine)
         alerts.append(OutboxRow.therapist_id == own)
     tz = ZoneInfo(zone)
     heatmap = [[0] * HOURS for _ in range(DAYS)]
@@ -96,10 +97,8 @@ async def practice_overview(
             .select_from(AutoReplyRow)
             .where(AutoReplyRow.at >= since, AutoReplyRow.at < until)
         )
-        if own is not None:
-            replies = replies.join(MessageRow, MessageRow.id == AutoReplyRow.message_id).where(
-                in_inbox_of(own, numbers_of(context, own))
-            )
+        if mine is not None:
+            replies = replies.join(MessageRow, MessageRow.id == AutoReplyRow.message_id).where(mine)
         auto_replies = int((await connection.execute(replies)).scalar_one())
         alert_rows = (
             await connection.execute(select(OutboxRow.created_at, OutboxRow.sent_at).where(*alerts))
