@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -131,7 +132,9 @@ def settle_direct_alerts(job: InboundJob, sent: Mapping[str, DirectAttempt]) -> 
 def write_durably(folder: Path, final: Path, blob: bytes) -> Path:
     """Write `final` in `folder` so that it survives a crash once this returns."""
     folder.mkdir(parents=True, exist_ok=True)
-    temporary = final.with_suffix(".tmp")
+    # The temporary name is this write's own: replicas may share the folder and get the same
+    # status callback at once.
+    temporary = final.with_name(f"{final.name}.{secrets.token_hex(8)}.tmp")
     with temporary.open("wb") as handle:
         handle.write(blob)
         handle.flush()
@@ -147,8 +150,9 @@ def write_durably(folder: Path, final: Path, blob: bytes) -> Path:
 
 def probe(folder: Path) -> None:
     """Write and remove a file as a spooled message would be written; an OSError says the
-    folder cannot keep one."""
-    write_durably(folder, folder / ".probe", b"").unlink()
+    folder cannot keep one. The name is this call's own: replicas sharing a spool folder start
+    at the same moment, and one's rename must not take the other's file away."""
+    write_durably(folder, folder / f".probe-{os.getpid()}-{secrets.token_hex(8)}", b"").unlink()
 
 
 class Spool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +12,8 @@ import pytest
 from gateway.audit.store import AuditEvent
 from gateway.crypto import DecryptionError, KeyRing, new_key
 from gateway.inbound_job import InboundJob
-from gateway.spool import Spool
+from gateway.spool import Spool, probe
+from gateway.status_job import StatusJob
 
 AT = datetime(2026, 12, 1, 15, tzinfo=UTC)
 
@@ -45,3 +48,19 @@ async def test_a_spool_file_under_another_key_fails_closed(tmp_path: Path) -> No
     path = await Spool(tmp_path, KeyRing.parse(new_key())).save(job())
     with pytest.raises(DecryptionError):
         Spool(tmp_path, KeyRing.parse(new_key())).load(path)
+
+
+def test_replicas_probing_one_spool_folder_at_once_all_succeed(tmp_path: Path) -> None:
+    # Replicas sharing a spool folder start together; one's probe must not remove another's.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: probe(tmp_path), range(200)))
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_one_status_callback_spooled_many_times_at_once_is_kept_once(tmp_path: Path) -> None:
+    # Twilio repeats a callback; replicas sharing the folder may take the repeats together.
+    spool = Spool(tmp_path, KeyRing.parse(new_key()))
+    delivered = StatusJob(sid="SM1", status="delivered", error_code=None, at=AT)
+    await asyncio.gather(*(spool.save_status(delivered) for _ in range(50)))
+    assert spool.waiting() == 1
+    assert [path.suffix for path in tmp_path.iterdir()] == [".status"]
