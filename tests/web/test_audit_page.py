@@ -101,3 +101,41 @@ async def test_the_export_takes_the_page_filter(pages: Browser, imported: Settin
         csrf=page.csrf,
     )
     assert bad.status == 400
+
+
+async def test_a_refused_export_comes_back_to_the_page_with_its_errors(
+    pages: Browser, imported: Settings
+) -> None:
+    await send_sms(pages.client, RILEY, LEE_NUMBER, "see you thursday")
+    await pages.sign_in(ADMIN_EMAIL)
+    page = await pages.get("/audit", params={"client": "c1002"})
+    no_reason = await pages.post(
+        "/audit/export", {"reason": " ", "format": "csv", "client": "c1002"}, csrf=page.csrf
+    )
+    assert no_reason.status == 400
+    assert 'id="export-reason-error"' in no_reason.text
+    # The filter it was asked from is still the page's.
+    assert '<input type="hidden" name="client" value="c1002">' in no_reason.text
+    bad_format = await pages.post(
+        "/audit/export", {"reason": "records request", "format": "pdf"}, csrf=page.csrf
+    )
+    assert bad_format.status == 400
+    assert 'id="export-format-error"' in bad_format.text
+    assert 'value="records request"' in bad_format.text
+    too_long = await pages.post(
+        "/audit/export", {"reason": "x" * 5000, "format": "csv"}, csrf=page.csrf
+    )
+    assert too_long.status == 400
+    assert "x" * 600 not in too_long.text
+    assert [e for e in await table_rows(imported, "audit_events") if e.action == "export"] == []
+
+
+async def test_dates_in_the_wrong_order_are_pointed_out(pages: Browser) -> None:
+    await pages.sign_in(ADMIN_EMAIL)
+    reversed_dates = await pages.get(
+        "/audit", params={"since": "2026-12-05", "until": "2026-12-01"}
+    )
+    assert reversed_dates.status == 400
+    assert 'id="until-error"' in reversed_dates.text
+    one_day = await pages.get("/audit", params={"since": "2026-12-01", "until": "2026-12-01"})
+    assert one_day.status == 200

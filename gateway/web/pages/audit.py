@@ -69,6 +69,8 @@ def _read_filter(fields: Mapping[str, str], directory: Directory, zone: str) -> 
         errors["flag"] = "Choose a flag from the list."
     since = _day_start(query["since"], zone, "since", errors)
     until_day = _day_start(query["until"], zone, "until", errors)
+    if since is not None and until_day is not None and until_day < since:
+        errors["until"] = "Choose a date on or after the first date."
     # The "until" date is included: the list runs to the end of that day.
     until = until_day + timedelta(days=1) if until_day is not None else None
     client, therapist = query["client"] or None, query["therapist"] or None
@@ -90,28 +92,42 @@ def _older_events(text: str) -> int | None:
 
 
 async def index(request: web.Request) -> web.StreamResponse:
+    return await _audit_page(request, request.query)
+
+
+async def _audit_page(
+    request: web.Request,
+    fields: Mapping[str, str],
+    *,
+    export_errors: Errors | None = None,
+    export_reason: str = "",
+) -> web.Response:
+    """The page for the filter in `fields`; an export refused for its own fields comes back
+    here with its errors next to them, the filter and the reason as they were typed."""
     who = require_admin(request)
     context = api_context(request)
     directory = context.directory()
     zone = display_zone(request)
-    chosen = _read_filter(request.query, directory, zone)
+    chosen = _read_filter(fields, directory, zone)
     messages: tuple[MessageSummary, ...] = ()
     older_cursor: str | None = None
     trail = None
     if not chosen.errors:
         page = await list_messages(
-            context, who, chosen.messages, limit=SHOWN, cursor=request.query.get("cursor")
+            context, who, chosen.messages, limit=SHOWN, cursor=fields.get("cursor")
         )
         messages, older_cursor = page.items, page.next
-        events = replace(chosen.events, before=_older_events(request.query.get("before", "")))
+        events = replace(chosen.events, before=_older_events(fields.get("before", "")))
         trail = await audit_trail(request.app[RUNTIME].engine, who, events)
     filtered = {name: value for name, value in chosen.query.items() if value}
+    errors = {**chosen.errors, **(export_errors or {})}
     return render(
         request,
         "audit.html",
         {
             "query": chosen.query,
-            "errors": chosen.errors,
+            "errors": errors,
+            "export_reason": export_reason,
             "messages": messages,
             "older_messages": (
                 "/audit?" + urlencode({**filtered, "cursor": older_cursor})
@@ -129,7 +145,7 @@ async def index(request: web.Request) -> web.StreamResponse:
             "flags": FLAGS,
             "zone": zone,
         },
-        status=400 if chosen.errors else 200,
+        status=400 if errors else 200,
     )
 
 
@@ -172,19 +188,31 @@ async def read_body(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _export_problems(reason: str, chosen: str) -> Errors:
+    problems: Errors = {}
+    if not reason:
+        problems["export-reason"] = "Give a reason for the export; it is kept in the audit log."
+    elif len(reason) > MAX_REASON or "\n" in reason:
+        problems["export-reason"] = f"Give the reason on one line, under {MAX_REASON} characters."
+    if chosen not in ("csv", "jsonl"):
+        problems["export-format"] = "Choose CSV or JSON lines."
+    return problems
+
+
 async def export(request: web.Request) -> web.StreamResponse:
     who = require_admin(request)
     fields = await form(request)
     reason = fields.get("reason", "").strip()
     chosen = fields.get("format", "csv")
-    if not reason or len(reason) > MAX_REASON or chosen not in ("csv", "jsonl"):
-        raise InvalidInputError("an export needs a reason (one line) and a format (csv or jsonl)")
-    file_format: export_service.ExportFormat = "csv" if chosen == "csv" else "jsonl"
+    problems = _export_problems(reason, chosen)
     context = api_context(request)
     # The export takes the filter of the page it was asked from.
     wanted = _read_filter(fields, context.directory(), display_zone(request))
-    if wanted.errors:
-        raise InvalidInputError("the export's filter is not valid: " + " ".join(wanted.errors))
+    if problems or wanted.errors:
+        # A refused reason is not typed back: it may be the very thing that was too long.
+        kept = "" if "export-reason" in problems else reason
+        return await _audit_page(request, fields, export_errors=problems, export_reason=kept)
+    file_format: export_service.ExportFormat = "csv" if chosen == "csv" else "jsonl"
     rows = await export_service.export_messages(
         context, who, export_service.ExportRequest(reason, file_format, wanted.messages)
     )
