@@ -44,8 +44,10 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/preview", preview.show)
     app.router.add_post("/preview", preview.submit)
     app.router.add_get("/inbox", inbox.index)
-    app.router.add_get("/inbox/{client}", inbox.show)
-    app.router.add_get("/inbox/messages/{message}", inbox.show_message)
+    # These pages read bodies, and each read is audited: a HEAD, which shows no body, is 405
+    # rather than a read on record that delivered nothing.
+    app.router.add_get("/inbox/{client}", inbox.show, allow_head=False)
+    app.router.add_get("/inbox/messages/{message}", inbox.show_message, allow_head=False)
     app.router.add_post("/inbox/{client}/reply", inbox.reply)
     app.router.add_get("/audit", audit.index)
     app.router.add_get("/audit/messages/{message}", audit.show_message)

@@ -162,6 +162,9 @@ class Browser:
     async def get(self, path: str, *, params: Mapping[str, str] | None = None) -> Page:
         return await self._call("GET", path, params=params)
 
+    async def head(self, path: str) -> Page:
+        return await self._call("HEAD", path)
+
     async def post(
         self,
         path: str,

@@ -344,3 +344,16 @@ async def test_a_message_without_a_conversation_opens_on_its_own(
     [jordans] = [m.id for m in await table_rows(imported, "messages") if m.client_id == "c1001"]
     assert (await pages.get(f"/inbox/messages/{jordans}")).status == 200
     assert (await okafor.get(f"/inbox/messages/{jordans}")).status == 404
+
+
+async def test_a_head_request_reads_no_body_and_is_no_read_on_record(
+    pages: Browser, imported: Settings
+) -> None:
+    await send_sms(pages.client, "+15557654321", LEE_NUMBER, "Running late today")
+    [jordans] = [m.id for m in await table_rows(imported, "messages") if m.client_id == "c1001"]
+    await pages.sign_in(LEE_EMAIL)
+    for path in ("/inbox/c1001", f"/inbox/messages/{jordans}"):
+        assert (await pages.head(path)).status == 405, path
+    reads = [e for e in await table_rows(imported, "audit_events") if e.action == "message_read"]
+    assert reads == []
+    assert (await pages.get("/inbox/c1001")).status == 200
