@@ -11,6 +11,7 @@ from gateway.api_services.caller import Caller
 from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import ForbiddenError, InvalidInputError
 from gateway.api_services.instants import utc
+from gateway.directory import Directory
 from gateway.inbound import InboundService
 from gateway.inbound_record import InboundSmsForm
 from rules.decisions import Decision, RelayToClient
@@ -49,10 +50,10 @@ def preview(context: ApiContext, caller: Caller, request: PreviewRequest) -> Pre
         raise InvalidInputError("at must be between 1970 and 2199")
     directory = context.directory()
     sender_index = context.vault.phone_index(request.sender)
-    if not caller.is_admin:
-        client_id = directory.client_by_phone_index.get(sender_index)
-        if client_id is None or directory.clients[client_id].therapist_id != caller.own_therapist():
-            raise ForbiddenError("a therapist's token previews messages from its own clients only")
+    if not caller.is_admin and not _own_sender(directory, sender_index, caller.own_therapist()):
+        raise ForbiddenError(
+            "a therapist's token previews messages from its own clients and its own phone only"
+        )
     form = InboundSmsForm(
         sid="preview", from_number=request.sender, to_number=request.recipient, body=request.body
     )
@@ -72,6 +73,15 @@ def preview(context: ApiContext, caller: Caller, request: PreviewRequest) -> Pre
         open=decision.open,
         next_opening=utc(decision.next_opening),
     )
+
+
+def _own_sender(directory: Directory, sender_index: str, therapist_id: str) -> bool:
+    """One of the therapist's clients, or the therapist's own phone (a relay to a client):
+    only when no other therapist has that phone, whose clients the relay could name."""
+    client_id = directory.client_by_phone_index.get(sender_index)
+    if client_id is not None:
+        return directory.clients[client_id].therapist_id == therapist_id
+    return directory.therapists_by_phone_index.get(sender_index) == (therapist_id,)
 
 
 def _relay_held_until(decision: Decision) -> datetime | None:

@@ -173,6 +173,18 @@ async def test_therapists_preview_only_their_own_clients(
     assert answer.json["flags"] == ["unknown_sender"]
 
 
+async def test_a_therapist_previews_a_relay_from_their_own_phone_only(
+    lee: Api, okafor: Api, clock: FixedClock
+) -> None:
+    clock.at = at_ny(1, 22)
+    relay = {"from": LEE_OWN_PHONE, "to": LEE_NUMBER, "body": "#c1002 see you thursday"}
+    answer = await lee.post("/preview", {**relay, "at": clock.at.isoformat()})
+    assert answer.status == 200
+    assert answer.json["rule"] == "relay"
+    assert answer.json["deliver_at"] == iso_utc(at_ny(2, 9))
+    assert (await okafor.post("/preview", {**relay, "at": clock.at.isoformat()})).status == 403
+
+
 async def test_a_preview_needs_an_instant_with_an_offset(admin: Api) -> None:
     base = {"from": RILEY, "to": LEE_NUMBER, "body": "hi"}
     for at in ("2026-12-01T10:00:00", "2026-12-01", "tomorrow", 1764601200, None):
