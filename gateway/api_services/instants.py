@@ -17,7 +17,10 @@ def parse_instant(value: object) -> datetime:
     """An aware UTC datetime from ISO 8601 text that carries an offset (or Z)."""
     if not isinstance(value, str):
         raise ValueError("must be an ISO 8601 time with an offset, such as 2026-12-01T15:00:00Z")
-    text = value.strip()
+    # RFC 3339 allows a lower-case "t" and "z"; nothing else in such a time is a letter.
+    text = value.strip().upper()
+    if not text.isprintable():
+        raise ValueError("holds control characters")
     repaired = _PLUS_AS_SPACE.fullmatch(text)
     if repaired is not None:
         text = f"{repaired[1]}+{repaired[2]}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
@@ -34,7 +35,26 @@ def parse_query(request: web.Request, model: type[Model]) -> Model:
 async def parse_body(request: web.Request, model: type[Model]) -> Model:
     """The JSON body as `model`; an unreadable body is a 400 like any other bad input."""
     raw = await request.read()
+    _refuse_repeated_keys(raw)
     return model.model_validate_json(raw or b"null")
+
+
+def _refuse_repeated_keys(raw: bytes) -> None:
+    """A key given twice ({"client": "a", "client": "b"}) is ambiguous: JSON parsers disagree
+    on which one counts, and a reply must not go to whichever the parser picked."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise InvalidInputError(f"{', '.join(repeated)}: give each key once")
+        return dict(items)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        # Not JSON at all: the model's own validation says what is wrong with it.
+        return
 
 
 def path_id(request: web.Request, name: str, what: str) -> str:
