@@ -93,6 +93,9 @@ def _changes_beyond_hours(
 
 async def put_hours(request: web.Request) -> web.Response:
     therapist_id = path_id(request, "id", "therapist")
+    # Whose availability it is comes before what the body says: another therapist's is 403
+    # whatever was sent.
+    caller_of(request).require_manages(therapist_id)
     body = await parse_body(request, HoursBody)
     if (body.therapist, body.timezone, body.time_off) != (None, None, None):
         current = await availability_service.get_availability(
@@ -109,6 +112,7 @@ async def put_hours(request: web.Request) -> web.Response:
 
 async def add_time_off(request: web.Request) -> web.Response:
     therapist_id = path_id(request, "id", "therapist")
+    caller_of(request).require_manages(therapist_id)
     body = await parse_body(request, TimeOffBody)
     entry = await availability_service.add_time_off(
         context_of(request),

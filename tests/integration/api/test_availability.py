@@ -195,3 +195,10 @@ async def test_a_therapist_cannot_remove_another_therapists_time_off(
     assert (await lee.delete(f"/therapists/lee/time-off/{entry['id']}")).status == 404
     assert (await lee.delete(f"/therapists/okafor/time-off/{entry['id']}")).status == 403
     assert entry in (await admin.get("/therapists/okafor/hours")).json["time_off"]
+
+
+async def test_another_therapists_availability_is_403_whatever_the_body(lee: Api) -> None:
+    for body in ({"hours": {"mon": ["10:00-10:00"]}}, {"hours": "none"}, {}):
+        assert (await lee.put("/therapists/okafor/hours", body)).status == 403, body
+    for time_off in ({"start": "2027-01-05", "end": "2027-01-04"}, {"start": 3}):
+        assert (await lee.post("/therapists/okafor/time-off", time_off)).status == 403, time_off
