@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from typing import Any, Final, TypeVar
 
 from aiohttp import web
@@ -44,11 +45,13 @@ def _refuse_repeated_keys(raw: bytes) -> None:
     on which one counts, and a reply must not go to whichever the parser picked."""
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in items]
-        repeated = sorted({key for key in keys if keys.count(key) > 1})
-        if repeated:
+        kept = dict(items)
+        if len(kept) < len(items):
+            repeated = sorted(
+                key for key, count in Counter(k for k, _ in items).items() if count > 1
+            )
             raise InvalidInputError(f"{', '.join(repeated)}: give each key once")
-        return dict(items)
+        return kept
 
     try:
         json.loads(raw, object_pairs_hook=pairs)

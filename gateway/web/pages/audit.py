@@ -174,12 +174,9 @@ async def read_body(request: web.Request) -> web.StreamResponse:
     who = require_admin(request)
     message_id = path_id(request, "message", "message")
     reason = (await form(request)).get("reason", "").strip()
-    if not reason:
-        errors = {"reason": "Give a reason before opening a message; it is kept in the audit log."}
-        return await _message_page(request, message_id, errors=errors, status=400)
-    if len(reason) > MAX_REASON or "\n" in reason:
-        errors = {"reason": f"Give the reason on one line, under {MAX_REASON} characters."}
-        return await _message_page(request, message_id, errors=errors, status=400)
+    problem = _reason_problem(reason, "Give a reason before opening a message")
+    if problem is not None:
+        return await _message_page(request, message_id, errors={"reason": problem}, status=400)
     detail = await read_message(api_context(request), who, message_id, reason)
     return render(
         request,
@@ -188,12 +185,20 @@ async def read_body(request: web.Request) -> web.StreamResponse:
     )
 
 
+def _reason_problem(reason: str, missing: str) -> str | None:
+    """What is wrong with a reason to read or export, which the audit log keeps."""
+    if not reason:
+        return f"{missing}; it is kept in the audit log."
+    if len(reason) > MAX_REASON or "\n" in reason:
+        return f"Give the reason on one line, under {MAX_REASON} characters."
+    return None
+
+
 def _export_problems(reason: str, chosen: str) -> Errors:
     problems: Errors = {}
-    if not reason:
-        problems["export-reason"] = "Give a reason for the export; it is kept in the audit log."
-    elif len(reason) > MAX_REASON or "\n" in reason:
-        problems["export-reason"] = f"Give the reason on one line, under {MAX_REASON} characters."
+    problem = _reason_problem(reason, "Give a reason for the export")
+    if problem is not None:
+        problems["export-reason"] = problem
     if chosen not in ("csv", "jsonl"):
         problems["export-format"] = "Choose CSV or JSON lines."
     return problems

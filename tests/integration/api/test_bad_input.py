@@ -85,6 +85,7 @@ def preview(**changes: object) -> bytes:
         preview()[:-1] + b', "from": "+15557654321"}',
         b'{"a": {"b": 1, "b": 2}}',
         b"[" * 40_000,
+        ("{" + ", ".join(f'"k{n}": 0' for n in range(5_000)) + "}").encode(),
     ],
 )
 async def test_unusable_bodies_are_refused(admin: Api, raw: bytes) -> None:
