@@ -109,6 +109,12 @@ def _with_name(build: Callable[[str], str], name: str, default: str) -> str:
     text = build(name)
     if _fits(text):
         return text
+    # Credentials and titles after a comma ("Dr. Ana Lee, PhD, LCSW") go first: the person's
+    # name says who is meant, a word-cut list of letters does not.
+    plain = name.split(",", 1)[0].rstrip()
+    if len(plain) >= _MIN_NAME and _fits(build(plain)):
+        return build(plain)
+    name = plain if len(plain) >= _MIN_NAME else name
     shortened = _shorten(name, lambda candidate: _fits(build(candidate)))
     return build(shortened if len(shortened) >= _MIN_NAME else default)
 

@@ -119,6 +119,19 @@ def test_long_names_are_cut_between_words() -> None:
 
 
 @pytest.mark.parametrize("country", COUNTRIES)
+def test_a_long_name_drops_what_follows_its_first_comma_before_any_word(country: str) -> None:
+    credentials = ", PhD, LCSW, LMFT, Clinical Director of the Lakeside Counseling Group " * 3
+    name = "Dr. Maximiliana Josephine Bartholomew-Featherstonehaugh" + credentials
+    reply = after_hours_reply(name, "tomorrow at 9:00 AM EST", country)
+    _ok(reply)
+    assert reply.startswith("Dr. Maximiliana Josephine Bartholomew-Featherstonehaugh will read")
+    assert "but Dr. Maximiliana Josephine Bartholomew-Featherstonehaugh is not" in (
+        no_opening_reply(name, country)
+    )
+    assert "Lakeside Counseling:" in help_reply("Lakeside Counseling, " + "LLC " * 60, country)
+
+
+@pytest.mark.parametrize("country", COUNTRIES)
 @pytest.mark.parametrize("name", ["Dr. Ana Lee", AWKWARD_NAME, LONG_NAME])
 def test_no_opening_reply_gives_no_time(country: str, name: str) -> None:
     reply = no_opening_reply(name, country)
