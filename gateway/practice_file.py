@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -85,7 +86,8 @@ TimeZone = Annotated[str, AfterValidator(_timezone)]
 WindowText = Annotated[str, AfterValidator(_window)]
 WeeklyHours = Annotated[dict[str, list[WindowText]], AfterValidator(_weekly_hours)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+# A name of spaces names nobody; spaces around one are not part of it.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class _Strict(BaseModel):

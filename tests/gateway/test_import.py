@@ -118,6 +118,8 @@ BROKEN = {
     "bad forward mode": ('forward = "notify"', 'forward = "email"', "forward"),
     "start equals end": ('hours.wed = ["09:00-17:00"]', 'hours.wed = ["09:00-09:00"]', "hours.wed"),
     "not toml": ("[practice]", "[practice", "not valid TOML"),
+    "a therapist's name of spaces": ('name = "Dr. Ana Lee"', 'name = "   "', "name"),
+    "a client's empty name": ('name = "Jordan D."', 'name = ""', "name"),
     "unknown country": ('country = "US"', 'country = "ZZ"', "country"),
     "a client on a therapist's own phone": (
         'phone = "+15557654323"',
