@@ -288,9 +288,20 @@ async def record_unknown(
 
 
 async def still_unknown(
-    connection: AsyncConnection, claim: Claim, *, asks: int, check_at: datetime
+    connection: AsyncConnection,
+    claim: Claim,
+    *,
+    asks: int,
+    check_at: datetime,
+    attempt_at: datetime,
 ) -> None:
-    delivery = {**claim.details.get("delivery", {}), "asks": asks}
+    # The attempt's time is kept with the count: the grace runs from it, not from the row's
+    # due time, which each check moves on.
+    delivery = {
+        **claim.details.get("delivery", {}),
+        "asks": asks,
+        "attempt_at": attempt_at.isoformat(),
+    }
     await _release(
         connection,
         OutboxRow.id == claim.id,

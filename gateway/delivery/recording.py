@@ -148,7 +148,9 @@ class OutcomeRecorder:
                 await outcomes.requeue(connection, claim, now=now)
                 log.info("outbox_requeued", outbox_id=claim.id, kind=claim.kind, count=asks)
                 return
-            await outcomes.still_unknown(connection, claim, asks=asks, check_at=now + recheck)
+            await outcomes.still_unknown(
+                connection, claim, asks=asks, check_at=now + recheck, attempt_at=attempt_at
+            )
 
     async def settle_direct(self, claim: Claim, attempt: DirectAttempt, now: datetime) -> None:
         """The row's crisis alert already went out directly: it is settled with that

@@ -15,7 +15,9 @@ from gateway.delivery.alerts import NOT_DELIVERED, REPEAT, escalation_id
 from gateway.delivery.claim import claim_due
 from gateway.delivery.sending import build_sender
 from gateway.delivery.worker import DeliveryWorker
+from gateway.inbound_job import InboundJob
 from gateway.settings import Settings
+from gateway.spool import settle_direct_alerts
 from gateway.status_job import StatusJob
 from gateway.twilio.sender import OutboundSms, SendOutcome, SmsSender, TwilioRestSender
 from gateway.vault import Vault
@@ -185,6 +187,38 @@ async def test_a_direct_alert_that_twilio_refused_is_tried_again_from_the_outbox
     await worker.run_once(now + MINUTE)
 
     assert [message.to for message in fake.messages] == [LEE_ON_CALL]
+
+
+async def test_a_direct_alert_lost_on_the_way_is_sent_again_once_its_spooled_row_arrives(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """The direct send timed out and Twilio never got it; the spooled message reaches the
+    database with the alert marked unknown. Each check moves the row's due time: the grace
+    runs from the attempt, so the alert goes after seconds, not never."""
+    now = clock.now()
+    row = alert_row(vault, at=now, message_id="0" * 32)
+    fake.delay_next(1, seconds=2.0, record=False)
+    sender = TwilioRestSender(fake.account_sid, fake.auth_token, fake.url, timeout=0.3)
+    worker = await make_worker(sender=sender)
+    attempts = await worker.alert_directly([row])
+    job = InboundJob(
+        message={"id": "0" * 32},
+        decision={},
+        twiml="<Response/>",
+        twiml_without_reply="<Response/>",
+        outbox=[row],
+        events=[],
+    )
+    settle_direct_alerts(job, attempts)
+    await asyncio.sleep(2.5)  # the fake gives up on the request it never answered
+    await insert_rows(db, OutboxRow, [row])
+    assert (await outbox(db))[row["id"]].state == "unknown"
+
+    for seconds in range(5, 60, 5):
+        await worker.run_once(now + timedelta(seconds=seconds))
+    [sent] = fake.messages
+    assert sent.to == LEE_ON_CALL
+    assert (await outbox(db))[row["id"]].sid == sent.sid
 
 
 class _Together(WrappingSender):
