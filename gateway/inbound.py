@@ -37,6 +37,10 @@ log = structlog.get_logger(__name__)
 # How long a webhook waits for its batch's commit before it spools instead: well inside
 # Twilio's 15-second webhook timeout.
 COMMIT_TIMEOUT: Final = 5.0
+# A crisis alert Twilio does not take while the database is away is tried again this often,
+# and, when nothing could keep its message, for this long.
+DIRECT_ALERT_RETRY_SECONDS: Final = 5.0
+DIRECT_ALERT_HOURS: Final = 6
 # A crisis message waits less: its reply and alert go from the spool rather than seconds late
 # while the database is locked or away. (A commit that outlives the wait still lands; the
 # spooled copy is then a duplicate, and at worst the alert goes twice.)
@@ -198,17 +202,30 @@ class InboundService:
         return job.twiml
 
     async def _alert_and_settle(self, job: InboundJob, *, kept: bool) -> None:
+        """Each crisis alert goes straight to Twilio, and again every few seconds while Twilio
+        does not take it: the on-call clinician must not wait for the database. Once a spooled
+        message has reached the database, a worker sends what is left from the outbox; a
+        message nothing could keep is tried for DIRECT_ALERT_HOURS."""
         alerts = [row for row in job.outbox if row["kind"] == "alert"]
-        if not alerts or self._alert_directly is None:
+        if self._alert_directly is None:
             return
-        sent = await self._alert_directly(alerts)
-        if not sent:
-            return
-        # The same job may still be on its way to the database (a commit that outlived the
-        # webhook's wait): settle it there too.
-        settle_direct_alerts(job, sent)
-        if kept:
-            await self._spool.settle_alerts(job.message["id"], sent)
+        message_id = job.message["id"]
+        give_up = asyncio.get_running_loop().time() + DIRECT_ALERT_HOURS * 3600
+        while alerts:
+            outcomes = await self._alert_directly(alerts)
+            taken = {row_id: a for row_id, a in outcomes.items() if not a.again}
+            if taken:
+                # The same job may still be on its way to the database (a commit that outlived
+                # the webhook's wait): settle it there too.
+                settle_direct_alerts(job, taken)
+                if kept:
+                    await self._spool.settle_alerts(message_id, taken)
+            alerts = [row for row in alerts if (a := outcomes.get(row["id"])) and a.again]
+            if not alerts or asyncio.get_running_loop().time() > give_up:
+                return
+            await asyncio.sleep(DIRECT_ALERT_RETRY_SECONDS)
+            if kept and not self._spool.holds(message_id):
+                return
 
     def _remember(self, sender_index: str, decision: Decision, now: datetime) -> None:
         period = decision.auto_reply_period

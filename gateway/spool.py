@@ -117,7 +117,7 @@ def settle_direct_alerts(job: InboundJob, sent: Mapping[str, DirectAttempt]) -> 
     either the old row or the settled one."""
     for row in job.outbox:
         attempt = sent.get(row["id"])
-        if attempt is None:
+        if attempt is None or attempt.again:
             continue
         if attempt.sid is not None:
             row.update({"state": "sent", "sid": attempt.sid, "sent_at": attempt.at, "attempts": 1})
@@ -205,6 +205,10 @@ class Spool:
             return  # already written to the database, or unreadable: nothing to settle
         settle_direct_alerts(job, sent)
         await self.save(job)
+
+    def holds(self, message_id: str) -> bool:
+        """Whether the message still waits here for the database."""
+        return (self._folder / f"{message_id}{_SUFFIX}").exists()
 
     def count(self) -> int:
         """How many messages wait (no stat: files can go while they are counted)."""

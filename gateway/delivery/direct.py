@@ -39,10 +39,13 @@ _RETRY_CAP_SECONDS: Final = 5.0
 
 @dataclass(frozen=True, slots=True)
 class DirectAttempt:
-    """`sid` is None when the outcome is unknown."""
+    """`sid` is None when the outcome is unknown. `again`: Twilio certainly did not take it
+    (429, 5xx, nothing sent) in a few tries; it is to be tried again, and is not an attempt
+    that a row could be settled with."""
 
     sid: str | None
     at: datetime
+    again: bool = False
 
 
 def outcome_name(outcome: SendOutcome) -> str:
@@ -77,8 +80,9 @@ class DirectAlerts:
         self._attempts: OrderedDict[str, DirectAttempt] = OrderedDict()
 
     async def send(self, rows: Sequence[dict[str, Any]]) -> dict[str, DirectAttempt]:
-        """Best effort, a few tries each; outcomes are logged by row id only. Returns the
-        attempts that may have reached Twilio, by row id."""
+        """A few tries each; outcomes are logged by row id only. Returns, by row id, the
+        attempts that may have reached Twilio and those to try again (`again`); a row Twilio
+        refused for good or that no key opens is not in it."""
         attempts: dict[str, DirectAttempt] = {}
         for row in rows:
             row_id = str(row["id"])
@@ -129,8 +133,8 @@ class DirectAlerts:
                         await asyncio.sleep(min(retry_after or 1.0, _RETRY_CAP_SECONDS))
                 case _:
                     assert_never(outcome)
-        log.error("direct_alert_failed", outbox_id=row_id, attempt=_ATTEMPTS)
-        return None
+        log.warning("direct_alert_not_taken", outbox_id=row_id, attempt=_ATTEMPTS)
+        return DirectAttempt(None, self._clock.now(), again=True)
 
     def _remember(self, row_id: str, attempt: DirectAttempt) -> None:
         self._attempts[row_id] = attempt

@@ -16,12 +16,23 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from gateway.app import Deps, create_app
 from gateway.inbound import COMMIT_TIMEOUT
 from gateway.settings import Settings
 from gateway.spool import Spool
 from gateway.status_job import StatusJob
+from gateway.twilio.dry_run import DryRunSender
+from gateway.twilio.sender import OutboundSms, RetryLater, SendOutcome
 from gateway.vault import Vault
-from tests.integration.conftest import LEE_NUMBER, RILEY, import_practice, make_app, table_rows
+from tests.fakes.senders import WrappingSender
+from tests.integration.conftest import (
+    LEE_NUMBER,
+    RILEY,
+    import_practice,
+    make_app,
+    table_rows,
+)
+from tests.integration.delivery.queue import LEE_ON_CALL
 from tests.support.clock import FixedClock
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.twilio_client import new_sid, post_signed, send_sms
@@ -119,6 +130,55 @@ async def test_a_crisis_reply_waits_less_for_the_database_than_other_messages(
         await client.close()
     assert (status, "988" in twiml) == (200, True)
     assert waited < COMMIT_TIMEOUT
+
+
+class _DownThenUp(WrappingSender):
+    """Twilio's API answers 503 to the first `failures` sends, then takes every message."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__(DryRunSender())
+        self._failures = failures
+        self.taken: list[str] = []
+
+    async def send(self, sms: OutboundSms) -> SendOutcome:
+        if self._failures > 0:
+            self._failures -= 1
+            return RetryLater(reason="http 503")
+        self.taken.append(sms.to_number)
+        return await super().send(sms)
+
+
+async def test_a_crisis_alert_twilio_refuses_for_a_while_goes_out_during_the_outage(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """Twilio's API fails for longer than the first few tries, the database stays away: the
+    alert is tried again every few seconds and goes out once Twilio is back, not when the
+    database is; and only once, when the database returns."""
+    await import_practice(settings)
+    sender = _DownThenUp(failures=4)
+    async with outage(settings) as (reachable, switch):
+        # With its worker, as `gateway serve` runs by default: it settles the alert's row
+        # with the direct send's SID when the row arrives, whichever copy brought it.
+        app = create_app(reachable, Deps(clock=clock, commit_timeout=0.5, sender=sender))
+        client = await aiohttp_client(app)
+        await switch.cut()
+        assert (await send_sms(client, RILEY, LEE_NUMBER, CRISIS))[0] == 200
+        for _ in range(150):  # 15 s: the first tries, one wait, the try that gets through
+            if sender.taken:
+                break
+            await asyncio.sleep(0.1)
+        assert sender.taken == [LEE_ON_CALL]
+        await switch.restore()
+        await wait_for_empty_spool(reachable)
+        for _ in range(50):
+            alerts = [row for row in await table_rows(settings, "outbox") if row.kind == "alert"]
+            if [row.state for row in alerts] == ["sent"]:
+                break
+            await asyncio.sleep(0.1)
+        await client.close()
+    assert sender.taken.count(LEE_ON_CALL) == 1
+    [alert] = [row for row in await table_rows(settings, "outbox") if row.kind == "alert"]
+    assert alert.state == "sent"
 
 
 async def test_a_status_callback_during_an_outage_is_kept_and_recorded_when_it_returns(
