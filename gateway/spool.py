@@ -160,6 +160,9 @@ class Spool:
         self._folder = folder
         self._keys = keys
 
+    def _path_of(self, message_id: str) -> Path:
+        return self._folder / f"{message_id}{_SUFFIX}"
+
     def _aad(self, name: str) -> bytes:
         return aad("spool", "job", name)
 
@@ -169,7 +172,7 @@ class Spool:
     def _save_sync(self, job: InboundJob) -> Path:
         name = job.message["id"]
         blob = self._keys.encrypt(job_to_json(job).decode("utf-8"), self._aad(name))
-        return self._write_durably(self._folder / f"{name}{_SUFFIX}", blob)
+        return self._write_durably(self._path_of(name), blob)
 
     async def save(self, job: InboundJob) -> Path:
         return await asyncio.to_thread(self._save_sync, job)
@@ -198,7 +201,7 @@ class Spool:
     async def settle_alerts(self, message_id: str, sent: Mapping[str, DirectAttempt]) -> None:
         """Record in a spooled message that some of its crisis alerts already went out directly,
         so that whichever worker sends the outbox later does not alert a second time."""
-        path = self._folder / f"{message_id}{_SUFFIX}"
+        path = self._path_of(message_id)
         try:
             job = self.load(path)
         except (OSError, DecryptionError, ValueError, KeyError):
@@ -208,7 +211,7 @@ class Spool:
 
     def holds(self, message_id: str) -> bool:
         """Whether the message still waits here for the database."""
-        return (self._folder / f"{message_id}{_SUFFIX}").exists()
+        return self._path_of(message_id).exists()
 
     def count(self) -> int:
         """How many messages wait (no stat: files can go while they are counted)."""
