@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "OutboundSms",
     "ReconciliationError",
+    "ReconciliationRefused",
     "Rejected",
     "RetryLater",
     "SendOutcome",
@@ -110,6 +111,11 @@ class ReconciliationError(Exception):
     """
 
 
+class ReconciliationRefused(ReconciliationError):
+    """The provider answered, but refused to list messages for good (a 4xx other than 429):
+    asking again will not help, and waiting for an answer would hold the message for ever."""
+
+
 class SmsSender(Protocol):
     async def send(self, sms: OutboundSms) -> SendOutcome:
         """Send once; never retries by itself."""
@@ -121,7 +127,8 @@ class SmsSender(Protocol):
         """SID of a message with the same numbers and body created at or after `since`, other
         than those in `exclude` (already another row's: the same text twice is two messages).
 
-        Raises `ReconciliationError` when the provider cannot be asked.
+        Raises `ReconciliationError` when the provider cannot be asked, and its subclass
+        `ReconciliationRefused` when it answered that it will not list messages at all.
         """
         ...
 
@@ -406,6 +413,8 @@ class TwilioRestSender:
             raise ReconciliationError("sender closed")
         earliest = since.astimezone(UTC).replace(microsecond=0) - self._clock_skew
         messages = self._twilio_messages()
+        exchange = _Exchange()
+        token = _current_exchange.set(exchange)
         try:
             async with asyncio.timeout(self._timeout):
                 found = await messages.list_async(
@@ -417,8 +426,14 @@ class TwilioRestSender:
         # TwilioException covers non-200 pages; its message can quote numbers, so it is not
         # chained.
         except (TwilioException, TimeoutError, aiohttp.ClientError, OSError, ValueError) as exc:
-            log.warning("sms_reconcile_failed", error_type=type(exc).__name__)
-            raise ReconciliationError(f"could not list messages ({type(exc).__name__})") from None
+            status = exchange.status
+            log.warning("sms_reconcile_failed", error_type=type(exc).__name__, status=status)
+            reason = f"could not list messages ({type(exc).__name__}, http {status})"
+            if status is not None and 400 <= status < 500 and status != 429:
+                raise ReconciliationRefused(reason) from None
+            raise ReconciliationError(reason) from None
+        finally:
+            _current_exchange.reset(token)
         matches: list[tuple[datetime, str]] = []
         for message in found:
             created = message.date_created or message.date_sent

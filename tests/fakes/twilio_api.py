@@ -115,7 +115,10 @@ class FakeTwilio:
         auth_token: str = DEFAULT_AUTH_TOKEN,
         *,
         clock: Clock | None = None,
+        lists: bool = True,
     ) -> None:
+        """`lists=False`: an API without the message list, as some stand-ins for Twilio are
+        (a GET of Messages.json answers 405)."""
         self.account_sid = account_sid
         self.auth_token = auth_token
         self.messages: list[FakeMessage] = []
@@ -123,6 +126,7 @@ class FakeTwilio:
         # Every POST to the Messages list, refused or not: "nothing was retried" is asserted here.
         self.post_attempts = 0
         self._clock = clock or SystemClock()
+        self._lists = lists
         self._opted_out: set[str] = set()
         self._failures: deque[_Failure] = deque()
         self._delays: deque[_Delay] = deque()
@@ -149,7 +153,8 @@ class FakeTwilio:
         self._stopping = asyncio.Event()
         app = web.Application()
         app.router.add_post("/{version}/Accounts/{account_sid}/Messages.json", self._create)
-        app.router.add_get("/{version}/Accounts/{account_sid}/Messages.json", self._list)
+        if self._lists:
+            app.router.add_get("/{version}/Accounts/{account_sid}/Messages.json", self._list)
         app.router.add_get("/{version}/Accounts/{account_sid}/Messages/{sid}.json", self._fetch)
         # No access log: request lines carry phone numbers, and tests assert that logs do not.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)

@@ -19,6 +19,7 @@ from gateway.delivery.sending import build_sender
 from gateway.delivery.worker import DeliveryWorker
 from gateway.metrics import Metrics
 from gateway.vault import Vault
+from tests.conftest import AUTH_TOKEN
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.conftest import import_practice
 from tests.integration.delivery.queue import (
@@ -97,3 +98,43 @@ async def test_messages_go_out_once_each_after_twilio_recovers(
     finally:
         await sender.close()
         await engine.dispose()
+
+
+@pytest.mark.slow
+async def test_answers_lost_by_an_api_without_a_message_list_go_out_after_the_grace(
+    database_url: str, tmp_path: Path, clock: FixedClock
+) -> None:
+    """An API that cannot list messages cannot settle an unknown outcome: its refusal counts
+    as "no such message", so the rows go again after the grace instead of waiting for ever."""
+    async with FakeTwilio(auth_token=AUTH_TOKEN, clock=clock, lists=False) as fake:
+        settings = twilio_settings(database_url, tmp_path, fake, GATEWAY_TWILIO_TIMEOUT=0.5)
+        await import_practice(settings)
+        vault = Vault.from_settings(settings)
+        engine = create_engine(settings.database_url)
+        sender = build_sender(settings, echo=False)
+        now = clock.now()
+        try:
+            await queue_forward(engine, vault, "synthetic forward", at=now)
+            await queue_alert(engine, vault, at=now)
+            fake.delay_next(2, seconds=1.0, record=False)
+            worker = DeliveryWorker(
+                engine=engine,
+                vault=vault,
+                sender=sender,
+                clock=clock,
+                settings=settings,
+                metrics=Metrics(),
+            )
+
+            for _ in range(MAX_PASSES):
+                await worker.run_once(clock.now())
+                if {row.state for row in (await outbox(engine)).values()} == {"sent"}:
+                    break
+                clock.advance(STEP)
+
+            assert {row.state for row in (await outbox(engine)).values()} == {"sent"}
+            assert Counter(message.body for message in fake.messages).most_common(1)[0][1] == 1
+            assert fake.post_attempts == 4
+        finally:
+            await sender.close()
+            await engine.dispose()

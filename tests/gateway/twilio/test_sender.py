@@ -16,6 +16,7 @@ from gateway.twilio.dry_run import DryRunSender
 from gateway.twilio.sender import (
     OutboundSms,
     ReconciliationError,
+    ReconciliationRefused,
     Rejected,
     RetryLater,
     Sent,
@@ -192,7 +193,19 @@ async def test_reconciliation_that_cannot_ask_twilio_raises() -> None:
     async with TwilioRestSender(
         "AC" + "0" * 32, "token", api_url=f"http://127.0.0.1:{closed_port()}", timeout=2.0
     ) as rest:
-        with pytest.raises(ReconciliationError):
+        with pytest.raises(ReconciliationError) as raised:
+            await rest.find_sent(sms(), SystemClock().now())
+
+    # No answer at all: it may be asked again later.
+    assert not isinstance(raised.value, ReconciliationRefused)
+
+
+async def test_an_api_without_a_message_list_refuses_reconciliation() -> None:
+    async with (
+        FakeTwilio(lists=False) as fake,
+        TwilioRestSender(fake.account_sid, fake.auth_token, api_url=fake.url) as rest,
+    ):
+        with pytest.raises(ReconciliationRefused, match="http 405"):
             await rest.find_sent(sms(), SystemClock().now())
 
 
