@@ -51,8 +51,8 @@ def test_crisis_reply_gives_the_numbers_first_and_says_it_is_automated(country: 
 def test_crisis_reply_for_the_us() -> None:
     assert crisis_reply("US") == (
         "If you are in danger now, call 911. Call or text 988 (Suicide & Crisis Lifeline) or "
-        "text HOME to 741741, any time. This is an automated reply: a clinician at the "
-        "practice has been alerted. You are not alone."
+        "text HOME to 741741, any time. En español, escribe AYUDA al 988. This is an automated "
+        "reply: a clinician at the practice has been alerted. You are not alone."
     )
 
 
