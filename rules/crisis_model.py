@@ -106,16 +106,18 @@ class CrisisModel:
     # of crisis messages.
     min_words: int
 
-    def known_words(self, words: Sequence[str]) -> int:
+    def known_words(self, folded: str) -> int:
+        """Whole words of letters it learned: the letter runs inside a code ("y8js2wp1y" holds
+        "y" and "js") would count as words and let noise through."""
         index = self.index
-        return sum(1 for word in words if "w:" + word in index)
+        return sum(1 for word in _WORD.findall(folded) if word.isalpha() and "w:" + word in index)
 
     def vector(self, folded: str) -> dict[int, float]:
         return weighted(features(folded), self.index, self.idf)
 
     def score(self, folded: str) -> ModelScore:
         words = _LETTERS.findall(folded)
-        if len(words) < self.min_words or self.known_words(words) < MIN_KNOWN_WORDS:
+        if len(words) < self.min_words or self.known_words(folded) < MIN_KNOWN_WORDS:
             return ModelScore(0.0, None)
         vector = self.vector(folded)
         margin = self.crisis_bias + _dot(self.crisis_weights, vector)
