@@ -132,7 +132,7 @@ def decide(sms: InboundSms, facts: Facts) -> Decision:
     if client is not None and therapist is not None and facts.number_therapists:
         reach = _reach(therapist, client, sms.at)
     flags: list[str] = []
-    if reach is not None and not reach.open:
+    if _not_reachable(facts, reach, sms.at):
         flags.append("after_hours")
     keyword = carrier_keyword(sms.body)
     if keyword is not None:
@@ -141,8 +141,21 @@ def decide(sms: InboundSms, facts: Facts) -> Decision:
     if crisis.crisis:
         return _crisis(facts, reach, flags, crisis, from_phone=sms.from_is_phone)
     if reach is None:
-        return _unknown_sender(sms, facts)
+        return _unknown_sender(sms, facts, flags)
     return _by_hours(sms, facts, reach, flags)
+
+
+def _not_reachable(facts: Facts, reach: _Reach | None, at: datetime) -> bool:
+    """Whether a known client's message comes while they cannot reach their therapist (flagged
+    `after_hours` whatever else applies), also when they wrote to a number no therapist takes:
+    it is still their message, kept in their therapist's inbox."""
+    if reach is not None:
+        return not reach.open
+    client = facts.client
+    if client is None or facts.number_therapists:
+        return False
+    therapist = facts.therapists.get(client.therapist_id)
+    return therapist is not None and not is_open(therapist.schedule, at, client.agreement).open
 
 
 def _decision(
@@ -281,7 +294,7 @@ def _own_therapist(facts: Facts) -> tuple[str, ...]:
     return (client.therapist_id,)
 
 
-def _unknown_sender(sms: InboundSms, facts: Facts) -> Decision:
+def _unknown_sender(sms: InboundSms, facts: Facts, flags: list[str]) -> Decision:
     practice = facts.practice
     period = new_contact_period(practice, sms.at)
     who = "sender matches no client" if facts.client is None else "number matches no therapist"
@@ -298,7 +311,7 @@ def _unknown_sender(sms: InboundSms, facts: Facts) -> Decision:
     return Decision(
         "unknown_sender",
         reason,
-        ("unknown_sender",),
+        (*flags, "unknown_sender"),
         tuple(effects),
         therapist_ids=facts.number_therapists or _own_therapist(facts),
     )

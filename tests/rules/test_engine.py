@@ -343,6 +343,24 @@ def test_unknown_sender_gets_the_new_contact_reply_once_a_day() -> None:
 def test_a_client_texting_a_number_without_therapists_is_an_unknown_sender() -> None:
     decision = decide(sms("hi", TUESDAY_10), facts(RILEY, number_therapists=()))
     assert decision.rule == "unknown_sender"
+    assert decision.flags == ("unknown_sender",)
+
+
+@pytest.mark.parametrize(
+    ("body", "rule", "flags"),
+    [
+        ("hi", "unknown_sender", ("after_hours", "unknown_sender")),
+        ("i want to die", "crisis", ("crisis", "after_hours", "unknown_sender")),
+        ("STOP", "opt_out", ("after_hours", "opt_out", "unknown_sender")),
+    ],
+)
+def test_a_client_texting_a_number_without_therapists_out_of_hours_is_flagged_after_hours(
+    body: str, rule: str, flags: tuple[str, ...]
+) -> None:
+    """Flags add up: a known client's message while their therapist is closed is `after_hours`
+    whatever else applies, also on a number no therapist takes."""
+    decision = decide(sms(body, TUESDAY_20), facts(RILEY, number_therapists=()))
+    assert (decision.rule, decision.flags) == (rule, flags)
 
 
 def test_a_relay_with_a_known_handle_goes_to_the_client() -> None:
