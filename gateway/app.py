@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -29,7 +30,7 @@ from gateway.twilio.signature import SignatureChecker
 from gateway.vault import Vault
 from gateway.web import setup_web
 from gateway.writer import GroupWriter
-from rules.crisis import detect_crisis
+from rules.crisis import default_detector, detect_crisis
 
 log = structlog.get_logger(__name__)
 
@@ -116,8 +117,13 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             spool=spool,
             inbound=inbound,
         )
-        # Compile the crisis lexicon now, not on the first (possibly crisis) message.
+        # Index the crisis lexicon and load the model now, not on the first (possibly crisis)
+        # message; its patterns compile beside the first requests (each also compiles when a
+        # message first needs it).
         detect_crisis("")
+        threading.Thread(
+            target=default_detector().compile_all, name="crisis-lexicon-warm-up", daemon=True
+        ).start()
         writer.start()
         await config.start()
         delivery.start()

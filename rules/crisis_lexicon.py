@@ -237,13 +237,28 @@ def compiled_pattern(source: str) -> re.Pattern[str]:
     return re.compile(source)
 
 
-def _compile(source: str, where: str) -> str:
-    compiled = fold_pattern(source)
-    try:
-        compiled_pattern(compiled)
-    except re.error as error:
-        raise LexiconError(f"{where}: pattern does not compile: {error}") from error
-    return compiled
+@dataclass(frozen=True, slots=True)
+class _Folder:
+    """Turns a pattern as written into the pattern `rules.crisis` runs: macros expanded,
+    literal text folded. `folds` remembers each result by the pattern as written (valid for
+    one set of macros); with `check`, each result is also compiled, to name a pattern that
+    does not compile."""
+
+    macros: Mapping[str, str]
+    folds: dict[str, str]
+    check: bool
+
+    def __call__(self, source: str, where: str) -> str:
+        folded = self.folds.get(source)
+        if folded is None:
+            folded = fold_pattern(_expand(source, self.macros, where))
+            self.folds[source] = folded
+        if self.check:
+            try:
+                compiled_pattern(folded)
+            except re.error as error:
+                raise LexiconError(f"{where}: pattern does not compile: {error}") from error
+        return folded
 
 
 def _unique_id(
@@ -258,25 +273,31 @@ def _unique_id(
     return entry_id, where
 
 
-def parse_lexicon(document: Mapping[str, object]) -> Lexicon:
-    """Validate a lexicon document (the TOML's tables) and expand its macros."""
+def parse_lexicon(
+    document: Mapping[str, object], *, folds: dict[str, str] | None = None, check: bool = True
+) -> Lexicon:
+    """Validate a lexicon document (the TOML's tables) and expand its macros.
+
+    `folds` maps patterns as written to their expanded, folded form for this document's
+    macros: it is read where it has an entry and filled in where not. Without `check`,
+    patterns are not compiled here, only when first used (`rules.crisis`).
+    """
     raw_macros = document.get("macros", {})
     if not isinstance(raw_macros, dict) or not all(isinstance(v, str) for v in raw_macros.values()):
         raise LexiconError("[macros] must map names to pattern strings")
     macros = {str(k): str(v) for k, v in raw_macros.items()}
+    folder = _Folder(macros, folds if folds is not None else {}, check)
     seen: set[str] = set()  # ids are unique across rules, suppressions and escalations
-    rules = _rules(document, macros, seen)
+    rules = _rules(document, folder, seen)
     return Lexicon(
         rules=rules,
-        suppressions=_suppressions(document, macros, seen, {r.id for r in rules}),
+        suppressions=_suppressions(document, folder, seen, {r.id for r in rules}),
         macros=macros,
-        escalators=_escalators(document, macros, seen),
+        escalators=_escalators(document, folder, seen),
     )
 
 
-def _rules(
-    document: Mapping[str, object], macros: Mapping[str, str], seen: set[str]
-) -> tuple[Rule, ...]:
+def _rules(document: Mapping[str, object], folder: _Folder, seen: set[str]) -> tuple[Rule, ...]:
     rules: list[Rule] = []
     for index, entry in enumerate(_entries(document, "rule")):
         rule_id, where = _unique_id(entry, "rule", index, seen)
@@ -287,11 +308,9 @@ def _rules(
         if severity not in SEVERITIES:
             raise LexiconError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
         pattern = _text(entry, "pattern", where)
-        compiled = _compile(_expand(pattern, macros, where), where)
+        compiled = folder(pattern, where)
         context_source = _text(entry, "context", where, required=False)
-        context = (
-            _compile(_expand(context_source, macros, where), where) if context_source else None
-        )
+        context = folder(context_source, where) if context_source else None
         rules.append(
             Rule(
                 id=rule_id,
@@ -309,7 +328,7 @@ def _rules(
 
 
 def _suppressions(
-    document: Mapping[str, object], macros: Mapping[str, str], seen: set[str], rule_ids: set[str]
+    document: Mapping[str, object], folder: _Folder, seen: set[str], rule_ids: set[str]
 ) -> tuple[Suppression, ...]:
     suppressions: list[Suppression] = []
     for index, entry in enumerate(_entries(document, "suppress")):
@@ -331,7 +350,7 @@ def _suppressions(
             Suppression(
                 id=sid,
                 pattern=pattern,
-                compiled=_compile(_expand(pattern, macros, where), where),
+                compiled=folder(pattern, where),
                 rules=scoped_rules,
                 categories=scoped_categories,
                 within="match" if within == "match" else "message",
@@ -343,7 +362,7 @@ def _suppressions(
 
 
 def _escalators(
-    document: Mapping[str, object], macros: Mapping[str, str], seen: set[str]
+    document: Mapping[str, object], folder: _Folder, seen: set[str]
 ) -> tuple[Escalator, ...]:
     escalators: list[Escalator] = []
     for index, entry in enumerate(_entries(document, "escalate")):
@@ -353,7 +372,7 @@ def _escalators(
             Escalator(
                 id=eid,
                 pattern=pattern,
-                compiled=_compile(_expand(pattern, macros, where), where),
+                compiled=folder(pattern, where),
                 example=_text(entry, "example", where),
                 not_examples=_texts(entry, "not_examples", where),
                 note=_text(entry, "note", where, required=False),

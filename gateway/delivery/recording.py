@@ -21,7 +21,7 @@ from gateway.delivery.outbound import Outbound
 from gateway.outbox import PRIORITY_ALERT
 from gateway.twilio.sender import (
     ReconciliationError,
-    ReconciliationRefused,
+    ReconciliationRefusedError,
     Rejected,
     RetryLater,
     SendOutcome,
@@ -135,7 +135,7 @@ class OutcomeRecorder:
         try:
             taken = await outcomes.sids_of_others(self._out.engine, claim)
             sid = await self._out.sender.find_sent(self._out.sms(claim), attempt_at, exclude=taken)
-        except ReconciliationRefused:
+        except ReconciliationRefusedError:
             # An API that will never list messages (a 4xx) would hold the row for ever: its
             # refusal counts as an answer, and the row goes again after the grace. Twilio
             # itself lists messages for the credentials that send them.

@@ -44,7 +44,7 @@ __all__ = [
     "DEFAULT_API_URL",
     "OutboundSms",
     "ReconciliationError",
-    "ReconciliationRefused",
+    "ReconciliationRefusedError",
     "Rejected",
     "RetryLater",
     "SendOutcome",
@@ -111,7 +111,7 @@ class ReconciliationError(Exception):
     """
 
 
-class ReconciliationRefused(ReconciliationError):
+class ReconciliationRefusedError(ReconciliationError):
     """The provider answered, but refused to list messages for good (a 4xx other than 429):
     asking again will not help, and waiting for an answer would hold the message for ever."""
 
@@ -128,7 +128,7 @@ class SmsSender(Protocol):
         than those in `exclude` (already another row's: the same text twice is two messages).
 
         Raises `ReconciliationError` when the provider cannot be asked, and its subclass
-        `ReconciliationRefused` when it answered that it will not list messages at all.
+        `ReconciliationRefusedError` when it answered that it will not list messages at all.
         """
         ...
 
@@ -430,7 +430,7 @@ class TwilioRestSender:
             log.warning("sms_reconcile_failed", error_type=type(exc).__name__, status=status)
             reason = f"could not list messages ({type(exc).__name__}, http {status})"
             if status is not None and 400 <= status < 500 and status != 429:
-                raise ReconciliationRefused(reason) from None
+                raise ReconciliationRefusedError(reason) from None
             raise ReconciliationError(reason) from None
         finally:
             _current_exchange.reset(token)

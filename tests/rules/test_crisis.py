@@ -22,6 +22,7 @@ from rules.crisis_lexicon import (
     LexiconError,
     Rule,
     Suppression,
+    compiled_pattern,
     load_lexicon,
     parse_lexicon,
 )
@@ -128,10 +129,10 @@ def test_the_gate_never_hides_a_rule_that_would_fire() -> None:
         folded = fold(line.split("\t")[2])
         gated = {(r.id, s, e) for r, s, e in DETECTOR.hits(folded, suppress=False)}
         everything = {
-            (c.rule.id, *m.span())
-            for c in DETECTOR.rules
-            if c.context is None or c.context.search(folded)
-            for m in c.pattern.finditer(folded)
+            (rule.id, *m.span())
+            for rule in LEXICON.rules
+            if rule.context is None or compiled_pattern(rule.context).search(folded)
+            for m in compiled_pattern(rule.compiled).finditer(folded)
             if m.end() > m.start()
         }
         assert gated == everything, line

@@ -16,7 +16,7 @@ from gateway.twilio.dry_run import DryRunSender
 from gateway.twilio.sender import (
     OutboundSms,
     ReconciliationError,
-    ReconciliationRefused,
+    ReconciliationRefusedError,
     Rejected,
     RetryLater,
     Sent,
@@ -197,7 +197,7 @@ async def test_reconciliation_that_cannot_ask_twilio_raises() -> None:
             await rest.find_sent(sms(), SystemClock().now())
 
     # No answer at all: it may be asked again later.
-    assert not isinstance(raised.value, ReconciliationRefused)
+    assert not isinstance(raised.value, ReconciliationRefusedError)
 
 
 async def test_an_api_without_a_message_list_refuses_reconciliation() -> None:
@@ -205,7 +205,7 @@ async def test_an_api_without_a_message_list_refuses_reconciliation() -> None:
         FakeTwilio(lists=False) as fake,
         TwilioRestSender(fake.account_sid, fake.auth_token, api_url=fake.url) as rest,
     ):
-        with pytest.raises(ReconciliationRefused, match="http 405"):
+        with pytest.raises(ReconciliationRefusedError, match="http 405"):
             await rest.find_sent(sms(), SystemClock().now())
 
 
