@@ -30,8 +30,11 @@ def carrier_keyword(body: str) -> tuple[Keyword, str] | None:
 
 
 # "#c1001 text", "#c1001: text" or "#c1001, text": one colon or comma may end the handle;
-# everything after the separator is the text, as typed (":) see you" keeps its smile).
-_RELAY: Final = re.compile(r"\s*#([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:[:,]\s*|\s+)(\S.*)", re.DOTALL)
+# everything after the separator is the text, as typed (":) see you" keeps its smile). A
+# handle alone is a request with nothing to send, answered as such.
+_RELAY: Final = re.compile(
+    r"\s*#([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:(?:[:,]\s*|\s+)(.*))?", re.DOTALL
+)
 # Separators, controls, and format characters such as the zero-width space: nothing to read.
 _INVISIBLE: Final = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
@@ -52,7 +55,7 @@ def parse_relay(body: str) -> RelayRequest | None:
     match = _RELAY.fullmatch(body)
     if match is None:
         return None
-    return RelayRequest(match.group(1), match.group(2).strip())
+    return RelayRequest(match.group(1), (match.group(2) or "").strip())
 
 
 # Openings of replies that machines send: answering them risks an endless reply loop. People

@@ -385,6 +385,8 @@ def test_a_relay_outside_contact_hours_is_held() -> None:
         ("#c9999 hello", "unknown handle"),
         ("#c2001 hello", "unknown handle"),  # another therapist's client
         ("#c1002 \u3000\u200b", "nothing to send"),  # only invisible characters
+        ("#c1002", "nothing to send"),  # the handle alone
+        ("#c1002: ", "nothing to send"),
     ],
 )
 def test_a_relay_without_a_valid_handle_sends_nothing(body: str, why: str) -> None:
