@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from rules.keywords import visible
 from rules.wording import clock_time, zone_abbreviation
 
 
@@ -17,8 +18,16 @@ def handle(client_id: str) -> str:
     return f"#{client_id}"
 
 
+# A text without anything to read (a picture sent alone arrives with an empty body).
+EMPTY_BODY = "(no text)"
+
+
+def _shown(body: str) -> str:
+    return body if visible(body) else EMPTY_BODY
+
+
 def forward_text(client_name: str, client_id: str, body: str) -> str:
-    return f"{client_name} ({handle(client_id)}): {body}\n{_reply_hint(client_id)}"
+    return f"{client_name} ({handle(client_id)}): {_shown(body)}\n{_reply_hint(client_id)}"
 
 
 def _reply_hint(client_id: str) -> str:
@@ -31,7 +40,7 @@ def notify_text(client_id: str) -> str:
 
 def digest_text(client_name: str, client_id: str, bodies: list[str]) -> str:
     """Several held messages from one client, delivered together when the window opens."""
-    lines = "\n".join(f"- {body}" for body in bodies)
+    lines = "\n".join(f"- {_shown(body)}" for body in bodies)
     heading = f"{client_name} ({handle(client_id)}), {len(bodies)} messages:"
     return f"{heading}\n{lines}\n{_reply_hint(client_id)}"
 
