@@ -547,11 +547,14 @@ async def _move(
     )
     if result.rowcount != 1:
         return False
-    await connection.execute(
-        update(MessageRow)
-        .where(MessageRow.id.in_(await _message_ids(connection, claim.ids)))
-        .values(deliver_at=deliver_at)
-    )
+    # An opt-out's notice to the therapist is not the opt-out message's delivery: the
+    # message itself is never held, and shows no delivery time.
+    if claim.kind != "notice":
+        await connection.execute(
+            update(MessageRow)
+            .where(MessageRow.id.in_(await _message_ids(connection, claim.ids)))
+            .values(deliver_at=deliver_at)
+        )
     await _audit(
         connection,
         now,

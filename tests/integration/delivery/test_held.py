@@ -436,3 +436,37 @@ async def test_a_held_opt_out_notice_reaches_the_therapist_at_the_opening(
     await worker.run_once(WEDNESDAY_OPENING + timedelta(minutes=1))
     [sent] = fake.messages
     assert (sent.to, sent.body) == (LEE_OWN_PHONE, opt_out_notice(RILEY_ID))
+
+
+async def test_a_moved_opt_out_notice_gives_the_opt_out_no_delivery_time(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    """The notice of Riley's STOP follows Dr. Lee's time off; the STOP itself is never held."""
+    stop = inbound_message(vault, body="STOP", at=TUESDAY_EVENING)
+    notice = outbox_row(
+        vault,
+        kind="notice",
+        from_number=LEE_NUMBER,
+        to_number=LEE_OWN_PHONE,
+        body=opt_out_notice(RILEY_ID),
+        due_at=WEDNESDAY_OPENING,
+        now=TUESDAY_EVENING,
+        message_id=stop["id"],
+        therapist_id=LEE,
+        client_id=RILEY_ID,
+        details={"held": True},
+    )
+    await insert_rows(db, MessageRow, [stop])
+    await insert_rows(db, OutboxRow, [notice])
+    worker = await make_worker(config=config)
+    await worker.run_once(TUESDAY_EVENING)
+    await change_availability(db, config, time_off=date(2026, 12, 2))
+
+    await worker.run_once(WEDNESDAY_OPENING)
+
+    assert (await outbox(db))[notice["id"]].due_at == THURSDAY_OPENING
+    assert (await message(db, stop["id"])).deliver_at is None
+    await worker.run_once(THURSDAY_OPENING)
+    [sent] = fake.messages
+    assert sent.body == opt_out_notice(RILEY_ID)
+    assert (await message(db, stop["id"])).deliver_at is None
