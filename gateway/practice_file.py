@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -86,8 +88,23 @@ TimeZone = Annotated[str, AfterValidator(_timezone)]
 WindowText = Annotated[str, AfterValidator(_window)]
 WeeklyHours = Annotated[dict[str, list[WindowText]], AfterValidator(_weekly_hours)]
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
+def _one_line(value: str) -> str:
+    # Names and notes are shown on pages, in forwards and in `token list`-like tables: a
+    # control character (a NUL, a line break) would garble or forge what they show.
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise ValueError("must be one line without control characters")
+    return value
+
+
 # A name of spaces names nobody; spaces around one are not part of it.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_one_line),
+]
+Note = Annotated[str, Field(max_length=200), AfterValidator(_one_line)]
 
 
 class _Strict(BaseModel):
@@ -97,7 +114,7 @@ class _Strict(BaseModel):
 class DateRangeIn(_Strict):
     start: date
     end: date
-    note: str = Field(default="", max_length=200)
+    note: Note = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -111,7 +128,11 @@ class PracticeIn(_Strict):
     country: str = Field(pattern=r"^[A-Z]{2}$")
     subdivision: str | None = None
     timezone: TimeZone
-    new_contact_reply: str | None = Field(default=None, max_length=600)
+    # Left out, unknown senders get no reply; an empty one would be a reply of nothing.
+    new_contact_reply: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=600)]
+        | None
+    ) = None
     on_call: Phone | None = None
     closed: list[DateRangeIn] = []
 
@@ -126,6 +147,10 @@ class PracticeIn(_Strict):
             return self
         subdivisions = holidays.list_supported_countries().get(self.country)
         if subdivisions is not None and self.subdivision not in subdivisions:
+            if not subdivisions:
+                raise ValueError(
+                    f"{self.country} has no subdivisions for public holidays: leave it out"
+                )
             raise ValueError(
                 f"subdivision {self.subdivision!r} is not one of {self.country}'s: "
                 + ", ".join(subdivisions)
@@ -141,14 +166,15 @@ class TherapistIn(_Strict):
     forward: Literal["sms", "notify", "none"] = "notify"
     on_call: Phone | None = None
     timezone: TimeZone | None = None
-    public_holidays: bool = True
+    # true or false only: "no" or 0 would silently mean false.
+    public_holidays: StrictBool = True
     hours: WeeklyHours = {}
     time_off: list[DateRangeIn] = []
 
 
 class AgreementIn(_Strict):
     hours: WeeklyHours = {}
-    note: str = Field(default="", max_length=200)
+    note: Note = ""
 
 
 class ClientIn(_Strict):
@@ -259,6 +285,11 @@ def _message(error_type: str, message: str) -> str:
         return "unknown key"
     if error_type == "missing":
         return "is required"
+    if error_type == "model_type":
+        # pydantic names the model class ("instance of PracticeIn"), which the file never does.
+        return "must be a table of keys (a [section], not [[section]] or a value)"
+    if error_type == "string_too_short":
+        return "must not be empty"
     return message.removeprefix("Value error, ")
 
 

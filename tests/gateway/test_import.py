@@ -121,6 +121,23 @@ BROKEN = {
     "a therapist's name of spaces": ('name = "Dr. Ana Lee"', 'name = "   "', "name"),
     "a client's empty name": ('name = "Jordan D."', 'name = ""', "name"),
     "unknown country": ('country = "US"', 'country = "ZZ"', "country"),
+    "a control character in a name": ('name = "Jordan D."', 'name = "Jordan\\u0000D."', "one line"),
+    "public holidays as a word": (
+        'forward = "notify"',
+        'forward = "notify"\npublic_holidays = "no"',
+        "public_holidays: Input should be a valid boolean",
+    ),
+    "an empty new-contact reply": (
+        'new_contact_reply = "Thanks',
+        'new_contact_reply = ""\nold_reply = "Thanks',
+        "new_contact_reply: must not be empty",
+    ),
+    "the practice as a list": ("[practice]", "[[practice]]", "practice: must be a table"),
+    "a subdivision where there are none": (
+        'country = "US"\nsubdivision = "NY"',
+        'country = "MC"\nsubdivision = "NY"',
+        "MC has no subdivisions",
+    ),
     "a client on a therapist's own phone": (
         'phone = "+15557654323"',
         'phone = "+15551230001"',
