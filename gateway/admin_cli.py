@@ -29,7 +29,7 @@ from gateway.logs import configure_logging
 from gateway.retention import purge_expired_bodies
 from gateway.settings import Settings
 from gateway.simulate import SimulatedSms, describe, post_sms
-from gateway.tokens import TokenInfo, create_token, list_tokens, revoke_token
+from gateway.tokens import PREFIX, TokenInfo, create_token, list_tokens, revoke_token
 from gateway.vault import Vault
 
 EXIT_OK: Final = 0
@@ -160,6 +160,13 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
         async with engine.begin() as connection:
             return await revoke_token(connection, args.id, now=now, actor="cli:token")
 
+    if args.id.startswith(PREFIX):
+        # A secret given for the id: never repeated, not even in an error.
+        _complain(
+            "gateway token revoke: give the token's id (the first column of `gateway token "
+            "list`), not its secret"
+        )
+        return EXIT_BAD_INPUT
     if not _with_engine(settings, revoke):
         _complain(f"gateway token revoke: no active token {args.id!r} (unknown or already revoked)")
         return EXIT_FAILED

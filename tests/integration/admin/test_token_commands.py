@@ -175,3 +175,14 @@ def test_an_expired_token_no_longer_authenticates(practice: Settings, capsys: Ca
     assert info is not None
     assert info.expires_at is not None
     assert info.expires_at.isoformat(timespec="seconds") in row
+
+
+def test_revoke_given_a_secret_asks_for_the_id_and_never_repeats_it(
+    practice: Settings, capsys: Capture
+) -> None:
+    token = create(capsys, "--name", "old laptop", "--role", "admin").out.strip()
+    result = run_cli(capsys, "token", "revoke", token)
+    assert result.code == 2
+    assert "id" in result.err
+    assert token not in result.err + result.out
+    assert authenticated(practice, token) is not None
