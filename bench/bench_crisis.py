@@ -36,7 +36,7 @@ from rules.crisis import (  # noqa: E402 - after the path set-up above
     detect_crisis,
     detect_lexicon,
 )
-from rules.crisis_lexicon import Lexicon, Rule, load_lexicon  # noqa: E402
+from rules.crisis_lexicon import Lexicon, Rule, compiled_pattern, load_lexicon  # noqa: E402
 from rules.text import fold  # noqa: E402
 
 DEV_SET = REPO / "tests" / "data" / "crisis_dev_set.tsv"
@@ -86,7 +86,7 @@ def _keyword_baseline(text: str) -> bool:
 
 def _naive(detector: Detector) -> Callable[[str], bool]:
     """Every rule's regex on every message: what the gate avoids."""
-    patterns = [compiled.pattern for compiled in detector.rules]
+    patterns = [compiled_pattern(indexed.rule.compiled) for indexed in detector.rules]
 
     def detect(text: str) -> bool:
         folded = fold(text)
