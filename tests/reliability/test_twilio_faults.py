@@ -12,12 +12,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.db.engine import create_engine
 from gateway.db.tables import OutboxRow
 from gateway.delivery.sending import build_sender
 from gateway.delivery.worker import DeliveryWorker
 from gateway.metrics import Metrics
+from gateway.settings import Settings
+from gateway.twilio.sender import SmsSender
 from gateway.vault import Vault
 from tests.conftest import AUTH_TOKEN
 from tests.fakes.twilio_api import FakeTwilio
@@ -40,6 +43,21 @@ LOST_ANSWERS = 2  # Twilio never created these
 SLOW_ANSWERS = 1  # Twilio created this one, the answer just never came
 STEP = timedelta(seconds=15)
 MAX_PASSES = 80  # 20 minutes of passed-in time
+
+
+async def _send_until_all_sent(
+    engine: AsyncEngine, vault: Vault, sender: SmsSender, settings: Settings, clock: FixedClock
+) -> None:
+    """One worker's passes, STEP apart in passed-in time, until every row is sent (or
+    MAX_PASSES)."""
+    worker = DeliveryWorker(
+        engine=engine, vault=vault, sender=sender, clock=clock, settings=settings, metrics=Metrics()
+    )
+    for _ in range(MAX_PASSES):
+        await worker.run_once(clock.now())
+        if {row.state for row in (await outbox(engine)).values()} == {"sent"}:
+            return
+        clock.advance(STEP)
 
 
 @pytest.mark.slow
@@ -73,21 +91,8 @@ async def test_messages_go_out_once_each_after_twilio_recovers(
         fake.fail_next(THROTTLED, status=429, retry_after=30)
         fake.delay_next(LOST_ANSWERS, seconds=1.0, record=False)
         fake.delay_next(SLOW_ANSWERS, seconds=1.0, record=True)
-        worker = DeliveryWorker(
-            engine=engine,
-            vault=vault,
-            sender=sender,
-            clock=clock,
-            settings=settings,
-            metrics=Metrics(),
-        )
 
-        for _ in range(MAX_PASSES):
-            await worker.run_once(clock.now())
-            states = {row.state for row in (await outbox(engine)).values()}
-            if states == {"sent"}:
-                break
-            clock.advance(STEP)
+        await _send_until_all_sent(engine, vault, sender, settings, clock)
 
         assert {row.state for row in (await outbox(engine)).values()} == {"sent"}
         sent = Counter((message.to, message.body) for message in fake.messages)
@@ -117,20 +122,8 @@ async def test_answers_lost_by_an_api_without_a_message_list_go_out_after_the_gr
             await queue_forward(engine, vault, "synthetic forward", at=now)
             await queue_alert(engine, vault, at=now)
             fake.delay_next(2, seconds=1.0, record=False)
-            worker = DeliveryWorker(
-                engine=engine,
-                vault=vault,
-                sender=sender,
-                clock=clock,
-                settings=settings,
-                metrics=Metrics(),
-            )
 
-            for _ in range(MAX_PASSES):
-                await worker.run_once(clock.now())
-                if {row.state for row in (await outbox(engine)).values()} == {"sent"}:
-                    break
-                clock.advance(STEP)
+            await _send_until_all_sent(engine, vault, sender, settings, clock)
 
             assert {row.state for row in (await outbox(engine)).values()} == {"sent"}
             assert Counter(message.body for message in fake.messages).most_common(1)[0][1] == 1

@@ -411,11 +411,9 @@ async def test_a_held_reply_follows_the_hours_of_the_clients_therapist_now(
     assert sent.body == "see you soon"
 
 
-async def test_a_held_opt_out_notice_reaches_the_therapist_at_the_opening(
-    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
-) -> None:
-    """Riley texted STOP at 8 PM: Dr. Lee hears of it at her Wednesday opening, once."""
-    notice = outbox_row(
+def _held_opt_out_notice(vault: Vault, message_id: str | None = None) -> dict[str, Any]:
+    """Dr. Lee's notice of Riley's STOP at 8 PM, held until her Wednesday opening."""
+    return outbox_row(
         vault,
         kind="notice",
         from_number=LEE_NUMBER,
@@ -423,10 +421,18 @@ async def test_a_held_opt_out_notice_reaches_the_therapist_at_the_opening(
         body=opt_out_notice(RILEY_ID),
         due_at=WEDNESDAY_OPENING,
         now=TUESDAY_EVENING,
+        message_id=message_id,
         therapist_id=LEE,
         client_id=RILEY_ID,
         details={"held": True},
     )
+
+
+async def test_a_held_opt_out_notice_reaches_the_therapist_at_the_opening(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
+) -> None:
+    """Riley texted STOP at 8 PM: Dr. Lee hears of it at her Wednesday opening, once."""
+    notice = _held_opt_out_notice(vault)
     await insert_rows(db, OutboxRow, [notice])
     worker = await make_worker(config=config)
     await worker.run_once(TUESDAY_EVENING)
@@ -443,19 +449,7 @@ async def test_a_moved_opt_out_notice_gives_the_opt_out_no_delivery_time(
 ) -> None:
     """The notice of Riley's STOP follows Dr. Lee's time off; the STOP itself is never held."""
     stop = inbound_message(vault, body="STOP", at=TUESDAY_EVENING)
-    notice = outbox_row(
-        vault,
-        kind="notice",
-        from_number=LEE_NUMBER,
-        to_number=LEE_OWN_PHONE,
-        body=opt_out_notice(RILEY_ID),
-        due_at=WEDNESDAY_OPENING,
-        now=TUESDAY_EVENING,
-        message_id=stop["id"],
-        therapist_id=LEE,
-        client_id=RILEY_ID,
-        details={"held": True},
-    )
+    notice = _held_opt_out_notice(vault, message_id=stop["id"])
     await insert_rows(db, MessageRow, [stop])
     await insert_rows(db, OutboxRow, [notice])
     worker = await make_worker(config=config)
