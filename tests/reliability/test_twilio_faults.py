@@ -8,6 +8,9 @@ period pass in a moment.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,17 +48,42 @@ STEP = timedelta(seconds=15)
 MAX_PASSES = 80  # 20 minutes of passed-in time
 
 
-async def _send_until_all_sent(
-    engine: AsyncEngine, vault: Vault, sender: SmsSender, settings: Settings, clock: FixedClock
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    settings: Settings
+    vault: Vault
+    engine: AsyncEngine
+    sender: SmsSender
+
+
+@asynccontextmanager
+async def _parts(database_url: str, tmp_path: Path, fake: FakeTwilio) -> AsyncIterator[_Parts]:
+    """An imported practice, and a sender that gives up on an answer after half a second."""
+    settings = twilio_settings(database_url, tmp_path, fake, GATEWAY_TWILIO_TIMEOUT=0.5)
+    await import_practice(settings)
+    engine = create_engine(settings.database_url)
+    sender = build_sender(settings, echo=False)
+    try:
+        yield _Parts(settings, Vault.from_settings(settings), engine, sender)
+    finally:
+        await sender.close()
+        await engine.dispose()
+
+
+async def _send_until_all_sent(parts: _Parts, clock: FixedClock) -> None:
     """One worker's passes, STEP apart in passed-in time, until every row is sent (or
     MAX_PASSES)."""
     worker = DeliveryWorker(
-        engine=engine, vault=vault, sender=sender, clock=clock, settings=settings, metrics=Metrics()
+        engine=parts.engine,
+        vault=parts.vault,
+        sender=parts.sender,
+        clock=clock,
+        settings=parts.settings,
+        metrics=Metrics(),
     )
     for _ in range(MAX_PASSES):
         await worker.run_once(clock.now())
-        if {row.state for row in (await outbox(engine)).values()} == {"sent"}:
+        if {row.state for row in (await outbox(parts.engine)).values()} == {"sent"}:
             return
         clock.advance(STEP)
 
@@ -64,13 +92,9 @@ async def _send_until_all_sent(
 async def test_messages_go_out_once_each_after_twilio_recovers(
     database_url: str, tmp_path: Path, fake: FakeTwilio, clock: FixedClock
 ) -> None:
-    settings = twilio_settings(database_url, tmp_path, fake, GATEWAY_TWILIO_TIMEOUT=0.5)
-    await import_practice(settings)
-    vault = Vault.from_settings(settings)
-    engine = create_engine(settings.database_url)
-    sender = build_sender(settings, echo=False)
-    now = clock.now()
-    try:
+    async with _parts(database_url, tmp_path, fake) as parts:
+        vault, engine = parts.vault, parts.engine
+        now = clock.now()
         for n in range(3):
             await queue_forward(engine, vault, f"synthetic forward {n}", at=now)
         await queue_relay(engine, vault, "synthetic relay", at=now)
@@ -92,7 +116,7 @@ async def test_messages_go_out_once_each_after_twilio_recovers(
         fake.delay_next(LOST_ANSWERS, seconds=1.0, record=False)
         fake.delay_next(SLOW_ANSWERS, seconds=1.0, record=True)
 
-        await _send_until_all_sent(engine, vault, sender, settings, clock)
+        await _send_until_all_sent(parts, clock)
 
         assert {row.state for row in (await outbox(engine)).values()} == {"sent"}
         sent = Counter((message.to, message.body) for message in fake.messages)
@@ -100,9 +124,6 @@ async def test_messages_go_out_once_each_after_twilio_recovers(
         assert set(sent.values()) == {1}
         # Each extra POST is one Twilio refused or one it never created: none was a copy.
         assert fake.post_attempts == rows + SERVER_ERRORS + THROTTLED + LOST_ANSWERS
-    finally:
-        await sender.close()
-        await engine.dispose()
 
 
 @pytest.mark.slow
@@ -111,23 +132,18 @@ async def test_answers_lost_by_an_api_without_a_message_list_go_out_after_the_gr
 ) -> None:
     """An API that cannot list messages cannot settle an unknown outcome: its refusal counts
     as "no such message", so the rows go again after the grace instead of waiting for ever."""
-    async with FakeTwilio(auth_token=AUTH_TOKEN, clock=clock, lists=False) as fake:
-        settings = twilio_settings(database_url, tmp_path, fake, GATEWAY_TWILIO_TIMEOUT=0.5)
-        await import_practice(settings)
-        vault = Vault.from_settings(settings)
-        engine = create_engine(settings.database_url)
-        sender = build_sender(settings, echo=False)
+    async with (
+        FakeTwilio(auth_token=AUTH_TOKEN, clock=clock, lists=False) as fake,
+        _parts(database_url, tmp_path, fake) as parts,
+    ):
+        vault, engine = parts.vault, parts.engine
         now = clock.now()
-        try:
-            await queue_forward(engine, vault, "synthetic forward", at=now)
-            await queue_alert(engine, vault, at=now)
-            fake.delay_next(2, seconds=1.0, record=False)
+        await queue_forward(engine, vault, "synthetic forward", at=now)
+        await queue_alert(engine, vault, at=now)
+        fake.delay_next(2, seconds=1.0, record=False)
 
-            await _send_until_all_sent(engine, vault, sender, settings, clock)
+        await _send_until_all_sent(parts, clock)
 
-            assert {row.state for row in (await outbox(engine)).values()} == {"sent"}
-            assert Counter(message.body for message in fake.messages).most_common(1)[0][1] == 1
-            assert fake.post_attempts == 4
-        finally:
-            await sender.close()
-            await engine.dispose()
+        assert {row.state for row in (await outbox(engine)).values()} == {"sent"}
+        assert Counter(message.body for message in fake.messages).most_common(1)[0][1] == 1
+        assert fake.post_attempts == 4
