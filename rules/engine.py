@@ -151,11 +151,10 @@ def _not_reachable(facts: Facts, reach: _Reach | None, at: datetime) -> bool:
     it is still their message, kept in their therapist's inbox."""
     if reach is not None:
         return not reach.open
-    client = facts.client
-    if client is None or facts.number_therapists:
+    own = _own_therapist(facts)
+    if not own or facts.client is None:
         return False
-    therapist = facts.therapists.get(client.therapist_id)
-    return therapist is not None and not is_open(therapist.schedule, at, client.agreement).open
+    return not is_open(facts.therapists[own[0]].schedule, at, facts.client.agreement).open
 
 
 def _decision(
