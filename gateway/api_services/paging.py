@@ -52,7 +52,11 @@ def read_time_cursor(cursor: str) -> tuple[datetime, str]:
         raise _refused() from None
     if moment.tzinfo is None:
         raise _refused()
-    return moment, row_id
+    try:
+        # The database compares in UTC, and an offset can carry year 1 or 9999 outside it.
+        return moment.astimezone(UTC), row_id
+    except OverflowError:
+        raise _refused() from None
 
 
 def seq_cursor(seq: int) -> str:

@@ -33,6 +33,11 @@ async def test_limits_outside_one_to_a_thousand_are_refused(admin: Api, limit: s
         base64.urlsafe_b64encode(b"not json").decode().rstrip("="),
         base64.urlsafe_b64encode(b'["2026-12-01T15:00:00+00:00"]').decode().rstrip("="),
         base64.urlsafe_b64encode(b'["yesterday", "x"]').decode().rstrip("="),
+        # Real dates whose offset carries them outside the years a datetime can hold in UTC.
+        base64.urlsafe_b64encode(b'["0001-01-01T00:00:00+14:00", "x"]').decode().rstrip("="),
+        base64.urlsafe_b64encode(b'["9999-12-31T23:59:59-14:00", "x"]').decode().rstrip("="),
+        base64.urlsafe_b64encode(b'["0001-01-01T00:00:00+00:00", "x"]').decode().rstrip("="),
+        base64.urlsafe_b64encode(b'["9999-12-31T23:59:59.999999Z", "x"]').decode().rstrip("="),
         base64.urlsafe_b64encode(b"[true]").decode().rstrip("="),
         base64.urlsafe_b64encode(b"[99999999999999999999999]").decode().rstrip("="),
         base64.urlsafe_b64encode(b'{"seq": 1}').decode().rstrip("="),
