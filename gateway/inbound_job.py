@@ -10,6 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.audit.store import AuditEvent
+from gateway.clock import utc_iso
 from gateway.db.tables import (
     AutoReplyRow,
     DecisionRow,
@@ -253,7 +254,7 @@ def _decision_of_relayed(job: InboundJob, row: dict[str, Any]) -> dict[str, Any]
         "details": {
             "relayed_from": job.message_id,
             "held": deliver_at is not None,
-            "deliver_at": deliver_at.isoformat() if deliver_at is not None else None,
+            "deliver_at": utc_iso(deliver_at),
         },
         "decided_at": job.decision["decided_at"],
     }

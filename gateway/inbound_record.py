@@ -9,6 +9,7 @@ from typing import Any, assert_never
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent
+from gateway.clock import utc_iso
 from gateway.directory import Directory
 from gateway.inbound_job import InboundJob
 from gateway.outbox import Kind, new_id, outbox_row
@@ -60,11 +61,11 @@ def decision_details(decision: Decision) -> dict[str, JSONValue]:
     """The decision as stored and shown to admins: rule ids and outcomes, never content."""
     details: dict[str, JSONValue] = {
         "open": decision.open,
-        "next_opening": decision.next_opening.isoformat() if decision.next_opening else None,
+        "next_opening": utc_iso(decision.next_opening),
         "reply": decision.reply is not None,
         "auto_reply_period": decision.auto_reply_period,
         "forward": decision.forward,
-        "deliver_at": decision.deliver_at.isoformat() if decision.deliver_at else None,
+        "deliver_at": utc_iso(decision.deliver_at),
         "alert_on_call": decision.alert_on_call,
         "therapist_ids": list(decision.therapist_ids),
     }

@@ -17,6 +17,7 @@ from gateway.api_services.context import ApiContext
 from gateway.api_services.errors import ConflictError, InvalidInputError, NotFoundError
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_events
+from gateway.clock import utc_iso
 from gateway.db.tables import DecisionRow, MessageRow, OptOutRow, OutboxRow
 from gateway.outbox import new_id, outbox_row
 from gateway.practice_config import ClientInfo, TherapistInfo
@@ -228,7 +229,7 @@ async def _write_reply(
         details: dict[str, JSONValue] = {
             "client": client_info.id,
             "held": timing.held,
-            "deliver_at": timing.due_at.isoformat() if timing.held else None,
+            "deliver_at": utc_iso(timing.due_at) if timing.held else None,
             "urgent": request.urgent,
             "why": timing.why,
         }

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_each, append_events
+from gateway.clock import utc_iso
 from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OutboxRow
 from gateway.delivery.availability import NoOpening, OpensAt, ReachableNow, availability
@@ -104,7 +105,7 @@ async def _move(
     )
     if result.first() is None:
         return 0
-    at: JSONValue = deliver_at.isoformat() if deliver_at else None
+    at: JSONValue = utc_iso(deliver_at)
     event = AuditEvent(
         now, ACTOR, "delivery_rescheduled", f"message:{message_id}", {"deliver_at": at}
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gateway.audit.chain import JSONValue
 from gateway.audit.store import AuditEvent, append_each, append_events
+from gateway.clock import utc_iso
 from gateway.db.engine import reader
 from gateway.db.tables import MessageRow, OptOutRow, OutboxRow, StatusEventRow, table_of
 from gateway.db.upserts import upsert_insert
@@ -560,7 +561,7 @@ async def _move(
         now,
         "delivery_rescheduled",
         [claim.id],
-        {"kind": claim.kind, "deliver_at": deliver_at.isoformat() if deliver_at else None},
+        {"kind": claim.kind, "deliver_at": utc_iso(deliver_at)},
     )
     return True
 

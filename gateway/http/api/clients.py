@@ -31,7 +31,7 @@ OPERATIONS = (
         "GET",
         "/clients",
         list_clients,
-        "The caller's clients (admins: all) in id order, without phone numbers",
+        "The caller's clients (admins: all), newest first, without phone numbers",
         EVERYONE,
         {200: Reply("A page of clients", client_service.ClientPage)},
         query=ClientsQuery,

@@ -205,6 +205,19 @@ async def message(engine: AsyncEngine, message_id: str) -> Any:
         ).one()
 
 
+async def audit_details(engine: AsyncEngine, subject: str, action: str) -> list[Any]:
+    async with engine.connect() as connection:
+        return list(
+            (
+                await connection.execute(
+                    select(AuditEventRow.details)
+                    .where(AuditEventRow.subject == subject, AuditEventRow.action == action)
+                    .order_by(AuditEventRow.seq)
+                )
+            ).scalars()
+        )
+
+
 async def audit_actions(engine: AsyncEngine, subject: str) -> list[str]:
     async with engine.connect() as connection:
         return list(

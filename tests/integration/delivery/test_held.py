@@ -25,6 +25,7 @@ from tests.integration.delivery.queue import (
     RILEY_ID,
     RILEY_NAME,
     audit_actions,
+    audit_details,
     inbound_message,
     insert_rows,
     message,
@@ -154,6 +155,9 @@ async def test_time_off_added_meanwhile_moves_a_held_message_to_the_next_opening
     assert (await outbox(db))[outbox_id].due_at == THURSDAY_OPENING
     assert (await message(db, message_id)).deliver_at == THURSDAY_OPENING
     assert "delivery_rescheduled" in await audit_actions(db, f"outbox:{outbox_id}")
+    # Times leave the gateway in UTC, audit details included, whatever the therapist's zone.
+    [moved] = await audit_details(db, f"outbox:{outbox_id}", "delivery_rescheduled")
+    assert moved["deliver_at"] == THURSDAY_OPENING.astimezone(UTC).isoformat()
     await worker.run_once(THURSDAY_OPENING)
     assert len(fake.messages) == 1
 
@@ -290,6 +294,8 @@ async def test_a_message_held_for_the_inbox_alone_follows_availability(
     await change_availability(db, config, time_off=WEDNESDAY_OPENING.astimezone(NY).date())
     await worker.run_once(TUESDAY_EVENING + timedelta(minutes=1))
     assert (await message(db, message_id)).deliver_at == THURSDAY_OPENING
+    [moved] = await audit_details(db, f"message:{message_id}", "delivery_rescheduled")
+    assert moved["deliver_at"] == THURSDAY_OPENING.astimezone(UTC).isoformat()
 
     await change_availability(db, config, hours={})
     await worker.run_once(TUESDAY_EVENING + timedelta(minutes=2))
