@@ -124,6 +124,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
         threading.Thread(
             target=default_detector().compile_all, name="crisis-lexicon-warm-up", daemon=True
         ).start()
+        await inbound.recall_spooled_answers()
         writer.start()
         await config.start()
         delivery.start()

@@ -246,6 +246,14 @@ class InboundService:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def recall_spooled_answers(self) -> None:
+        """Before serving: the answers given to messages still in the spool (this process
+        started during an outage), so that Twilio's retries of them get the same answer and
+        are not decided, spooled and alerted on again."""
+        for sid, twiml in await asyncio.to_thread(self._spool.answers):
+            if self._answers.get(sid) is None:
+                self._answers.remember(sid, twiml)
+
     async def replay_spool(self) -> int:
         return await self._spool.replay(self._writer)
 

@@ -224,6 +224,18 @@ class Spool:
             return []
         return sorted(self._folder.glob(f"*{_SUFFIX}"), key=lambda path: path.stat().st_mtime)
 
+    def answers(self) -> list[tuple[str, str]]:
+        """(MessageSid, the answer given) of each waiting message, oldest first: a process
+        restarted during the outage answers Twilio's retries of them from here."""
+        found = []
+        for path in self.pending():
+            try:
+                job = self.load(path)
+            except (OSError, DecryptionError, ValueError, KeyError):
+                continue  # written meanwhile, or unreadable: the replay reports the latter
+            found.append((job.sid, job.twiml))
+        return found
+
     def load(self, path: Path) -> InboundJob:
         name = path.name.removesuffix(_SUFFIX)
         return job_from_json(self._keys.decrypt(path.read_bytes(), self._aad(name)).encode("utf-8"))

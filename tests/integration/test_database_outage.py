@@ -245,6 +245,38 @@ async def test_a_gateway_restarted_during_an_outage_answers_from_its_last_config
     assert "988" in body
 
 
+async def test_a_retry_after_a_restart_during_the_outage_gets_the_spooled_answer(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """Twilio sends a message again to a gateway that restarted while the database was away:
+    the answer comes from the spool, byte for byte, and nothing is decided, kept or sent
+    twice (a second crisis alert would read as a second crisis)."""
+    await import_practice(settings)
+    sender = _DownThenUp(failures=0)
+    crisis_sid, ordinary_sid = new_sid(), new_sid()
+    async with outage(settings) as (reachable, switch):
+        first = await aiohttp_client(make_app(reachable, clock))
+        await switch.cut()
+        crisis = await send_sms(first, RILEY, LEE_NUMBER, CRISIS, crisis_sid)
+        ordinary = await send_sms(first, RILEY, LEE_NUMBER, ORDINARY, ordinary_sid)
+        await first.close()
+        assert len(list(reachable.spool_dir.glob("*.spool"))) == 2
+
+        restarted = await aiohttp_client(make_app(reachable, clock, sender=sender))
+        assert await send_sms(restarted, RILEY, LEE_NUMBER, CRISIS, crisis_sid) == crisis
+        assert await send_sms(restarted, RILEY, LEE_NUMBER, ORDINARY, ordinary_sid) == ordinary
+        await asyncio.sleep(0.5)
+        assert len(list(reachable.spool_dir.glob("*.spool"))) == 2
+        assert sender.taken == []
+        await switch.restore()
+        await wait_for_empty_spool(reachable)
+        await restarted.close()
+
+    assert sorted(row.sid for row in await table_rows(settings, "messages")) == sorted(
+        [crisis_sid, ordinary_sid]
+    )
+
+
 async def test_a_spooled_entry_the_database_refuses_is_set_aside_and_the_rest_written(
     settings: Settings, clock: FixedClock, aiohttp_client: Any
 ) -> None:
