@@ -280,7 +280,11 @@ def _crisis(
     lines = "crisis lines sent at once" if from_phone else "no reply (sender is not a phone number)"
     reason = f"{crisis.reason}; {lines}; {routing}"
     if reach is not None and not reach.open:
-        reason += "; copy to the therapist follows contact hours"
+        reason += (
+            "; copy to the therapist follows contact hours"
+            if reach.opening is not None
+            else "; no opening within a year: the copy stays in the inbox"
+        )
     return _decision("crisis", reason, flags, effects, reach, crisis=crisis, inbox=inbox)
 
 

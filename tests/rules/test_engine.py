@@ -328,6 +328,13 @@ def test_a_known_client_reaches_their_own_therapist_on_a_shared_number() -> None
     assert decision.deliver_at is None
 
 
+def test_a_crisis_to_a_therapist_with_no_opening_says_its_copy_stays_in_the_inbox() -> None:
+    decision = decide(sms("i want to kill myself", TUESDAY_10), facts(CASEY))
+    assert (decision.rule, decision.forward, decision.deliver_at) == ("crisis", None, None)
+    assert "stays in the inbox" in decision.reason
+    assert "follows contact hours" not in decision.reason
+
+
 def test_unknown_sender_gets_the_new_contact_reply_once_a_day() -> None:
     first = decide(sms("hello", TUESDAY_10), facts(None))
     assert first.reply == PRACTICE.new_contact_reply
