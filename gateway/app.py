@@ -103,7 +103,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             metrics=metrics,
             commit_timeout=deps.commit_timeout,
             alert_directly=delivery.alert_directly,
-            on_alert_stored=delivery.wake_alerts,
+            on_alerts_stored=delivery.alerts_stored,
         )
         app[RUNTIME] = Runtime(
             settings=settings,

@@ -70,7 +70,7 @@ class InboundService:
         clock: Clock,
         metrics: Metrics,
         alert_directly: DirectAlerter | None = None,
-        on_alert_stored: Callable[[], None] | None = None,
+        on_alerts_stored: Callable[[Sequence[dict[str, Any]]], None] | None = None,
         commit_timeout: float = COMMIT_TIMEOUT,
     ) -> None:
         self._config = config
@@ -80,7 +80,7 @@ class InboundService:
         self._clock = clock
         self._metrics = metrics
         self._alert_directly = alert_directly
-        self._on_alert_stored = on_alert_stored
+        self._on_alerts_stored = on_alerts_stored
         self._commit_timeout = commit_timeout
         self._answers = AnswerCache()
         self._memory = SenderMemory()
@@ -176,9 +176,9 @@ class InboundService:
             return await self._keep_locally(job, decision, exc)
         if isinstance(result, Duplicate):
             log.info("inbound_duplicate", message_sid=job.sid)
-        elif decision.alert_on_call and self._on_alert_stored is not None:
+        elif decision.alert_on_call and self._on_alerts_stored is not None:
             # Crisis alerts go at once, not at the worker's next poll.
-            self._on_alert_stored()
+            self._on_alerts_stored([row for row in job.outbox if row["kind"] == "alert"])
         return result.twiml
 
     async def _keep_locally(self, job: InboundJob, decision: Decision, cause: Exception) -> str:

@@ -78,6 +78,7 @@ class DirectAlerts:
         self._metrics = metrics
         self._status_callback = status_callback
         self._attempts: OrderedDict[str, DirectAttempt] = OrderedDict()
+        self._sending: set[str] = set()
 
     async def send(self, rows: Sequence[dict[str, Any]]) -> dict[str, DirectAttempt]:
         """A few tries each; outcomes are logged by row id only. Returns, by row id, the
@@ -98,13 +99,21 @@ class DirectAlerts:
                     "direct_alert_unreadable", outbox_id=row_id, error_type=type(exc).__name__
                 )
                 continue
-            attempt = await self._send_one(row_id, str(row.get("kind", "alert")), sms)
+            self._sending.add(row_id)
+            try:
+                attempt = await self._send_one(row_id, str(row.get("kind", "alert")), sms)
+            finally:
+                self._sending.discard(row_id)
             if attempt is not None:
                 attempts[row_id] = attempt
         return attempts
 
     def attempted(self, row_id: str) -> bool:
-        return row_id in self._attempts
+        return row_id in self._attempts or row_id in self._sending
+
+    def sending(self, row_id: str) -> bool:
+        """A direct send of this row is under way: its outcome is not known yet."""
+        return row_id in self._sending
 
     def pop(self, row_id: str) -> DirectAttempt | None:
         """What became of this row's direct send, if it had one; asked once per row."""

@@ -83,9 +83,9 @@ class DeliveryThread:
         """New rows were committed: look at once instead of at the next poll."""
         self._call(lambda worker: worker.wake())
 
-    def wake_alerts(self) -> None:
-        """Crisis alerts were committed: send them at once."""
-        self._call(lambda worker: worker.wake_alerts())
+    def alerts_stored(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Crisis alerts were committed: `DeliveryWorker.alerts_stored` on the worker's loop."""
+        self._call(lambda worker: worker.alerts_stored(rows))
 
     async def alert_directly(self, rows: Sequence[dict[str, Any]]) -> dict[str, DirectAttempt]:
         """`DeliveryWorker.alert_directly`, run on the worker's loop."""

@@ -29,6 +29,7 @@ from gateway.config_cache import ConfigCache
 from gateway.crypto import DecryptionError
 from gateway.delivery import inbox_held
 from gateway.delivery.alert_batch import AlertBatchSender
+from gateway.delivery.alert_watch import WATCH_AFTER, StoredAlertWatch
 from gateway.delivery.alerts import escalate_alerts
 from gateway.delivery.claim import (
     Claim,
@@ -62,6 +63,8 @@ _RETENTION_CHECK: Final = timedelta(minutes=10)
 _ALERT_LANE_BACKSTOP: Final = 5.0
 _ALERT_PASS_SPACING: Final = 0.05
 _CLAIMED_BY_LENGTH: Final = 64
+# A row whose crisis alert is being sent directly is looked at again after this long.
+_DIRECT_UNDER_WAY: Final = timedelta(seconds=2)
 # How long a row whose record conflicts waits before it is tried again.
 _SET_ASIDE: Final = timedelta(minutes=5)
 
@@ -140,6 +143,9 @@ class DeliveryWorker:
             note_due=self._note_due,
         )
         self._alert_batch = AlertBatchSender(out, self._recorder)
+        self._alert_pass_started: float | None = None
+        self._alert_pass_failed = False
+        self._watch = StoredAlertWatch(engine, self._direct, self._alerts_stalled)
 
     # Running ----------------------------------------------------------------------------
 
@@ -161,10 +167,23 @@ class DeliveryWorker:
         """Crisis alerts were committed: they go at once; the rest waits for the next poll."""
         self._alert_wake.set()
 
+    def alerts_stored(self, rows: Sequence[dict[str, Any]]) -> None:
+        """These crisis alert rows were just committed: they go at once, and directly should
+        the database stop answering before they are on their way (`StoredAlertWatch`)."""
+        self.wake_alerts()
+        self._watch.watch(rows)
+
+    def _alerts_stalled(self) -> bool:
+        started = self._alert_pass_started
+        return self._alert_pass_failed or (
+            started is not None and time.monotonic() - started > WATCH_AFTER
+        )
+
     async def stop(self) -> None:
         """Let the send in flight finish, then give back what was claimed and not sent."""
         self._stopping = True
         self.wake()
+        await self._watch.stop()
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=self._stop_timeout)
             for task in late:
@@ -198,6 +217,8 @@ class DeliveryWorker:
                     # Claims a failed pass (a database outage) left behind go back now, not when
                     # their lease runs out: an alert among them must not wait a minute.
                     await release_claims(self._engine, self.worker_id)
+                if alerts_only:
+                    self._alert_pass_started = time.monotonic()
                 handled = await self._pass(now, alerts_only=alerts_only)
                 failed = False
             except Exception as exc:  # noqa: BLE001 - the worker outlives a failed pass
@@ -205,6 +226,8 @@ class DeliveryWorker:
                 log.warning(
                     "delivery_pass_failed", worker=self.worker_id, error_type=type(exc).__name__
                 )
+            if alerts_only:
+                self._alert_pass_started, self._alert_pass_failed = None, failed
             if self._stopping:
                 return
             with contextlib.suppress(TimeoutError):
@@ -296,6 +319,11 @@ class DeliveryWorker:
         try:
             if lead.state == "unknown":
                 await self._recorder.reconcile(lead, now)
+                return
+            if self._direct.sending(lead.id):
+                # Its direct send is under way: settled with the outcome in a moment.
+                await set_aside(self._engine, self.worker_id, [lead.id], now + _DIRECT_UNDER_WAY)
+                self._note_due(now + _DIRECT_UNDER_WAY)
                 return
             direct = self._direct.pop(lead.id)
             if direct is not None:

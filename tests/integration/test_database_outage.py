@@ -1,20 +1,10 @@
-"""The database goes away: crisis replies still go out, nothing is lost, nothing is doubled.
-
-On PostgreSQL the gateway talks to the server through a TCP proxy whose link the test cuts
-(connections reset and refused). On SQLite another process holds the write lock, so the
-gateway cannot commit.
-"""
+"""The database goes away: crisis replies still go out, nothing is lost, nothing is doubled."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
-
-from sqlalchemy.engine import make_url
 
 from gateway.app import Deps, create_app
 from gateway.inbound import COMMIT_TIMEOUT
@@ -34,35 +24,11 @@ from tests.integration.conftest import (
 )
 from tests.integration.delivery.queue import LEE_ON_CALL
 from tests.support.clock import FixedClock
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.outage import outage
 from tests.support.twilio_client import new_sid, post_signed, send_sms
 
 CRISIS = "i want to kill myself tonight"
 ORDINARY = "can we move thursday to 3pm"
-
-
-@asynccontextmanager
-async def outage(settings: Settings) -> AsyncIterator[tuple[Settings, Any]]:
-    """Settings that reach the database through something the test can break, and a switch."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        holder = sqlite3.connect(url.database or "", isolation_level=None, check_same_thread=False)
-
-        class Lock:
-            async def cut(self) -> None:
-                holder.execute("BEGIN EXCLUSIVE")
-
-            async def restore(self) -> None:
-                holder.execute("COMMIT")
-
-        try:
-            yield settings, Lock()
-        finally:
-            holder.close()
-        return
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        yield settings.model_copy(update={"database_url": proxied}), proxy
 
 
 async def wait_for_empty_spool(settings: Settings, seconds: float = 15) -> None:

@@ -92,7 +92,7 @@ async def make_worker(
         sender = options.pop("sender", None) or build_sender(settings, echo=False)
         senders.append(sender)
         return DeliveryWorker(
-            engine=db,
+            engine=options.pop("engine", db),
             vault=vault,
             sender=sender,
             clock=clock,

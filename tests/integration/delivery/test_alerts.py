@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gateway.db.engine import create_engine
 from gateway.db.tables import OutboxRow
 from gateway.delivery import outcomes
 from gateway.delivery.alerts import NOT_DELIVERED, REPEAT, escalation_id
@@ -34,6 +35,7 @@ from tests.integration.delivery.queue import (
     queue_alert,
 )
 from tests.support.clock import FixedClock
+from tests.support.outage import outage
 
 MINUTE = timedelta(minutes=1)
 
@@ -171,6 +173,59 @@ async def test_an_alert_sent_directly_is_not_sent_again_when_its_row_arrives(
     assert fake.post_attempts == 1
     stored = (await outbox(db))[row["id"]]
     assert (stored.state, stored.sid) == ("sent", sent.sid)
+
+
+async def test_an_alert_stored_just_before_the_database_went_away_goes_out_directly(
+    *,
+    dsettings: Settings,
+    db: AsyncEngine,
+    vault: Vault,
+    fake: FakeTwilio,
+    make_worker: WorkerFactory,
+    clock: FixedClock,
+) -> None:
+    """The crisis message and its alert were committed; the database went away before any
+    worker claimed the alert. The on-call clinician hears of it within seconds, not when the
+    database is back, and once: the worker settles the row with the direct send."""
+    now = clock.now()
+    async with outage(dsettings) as (reachable, switch):
+        engine = create_engine(reachable.database_url)
+        try:
+            row = await queue_alert(db, vault, at=now)
+            await switch.cut()
+            worker = await make_worker(engine=engine, poll_seconds=0.1)
+            worker.start()
+            worker.alerts_stored([row])
+            for _ in range(100):  # 10 s: the watch looks after 2 s, then every second
+                if fake.messages:
+                    break
+                await asyncio.sleep(0.1)
+            assert [message.to for message in fake.messages] == [LEE_ON_CALL]
+            await switch.restore()
+            for _ in range(100):
+                if (await outbox(db))[row["id"]].state == "sent":
+                    break
+                await asyncio.sleep(0.1)
+            await worker.stop()
+        finally:
+            await engine.dispose()
+
+    assert fake.post_attempts == 1
+    stored = (await outbox(db))[row["id"]]
+    assert (stored.state, stored.sid) == ("sent", fake.messages[0].sid)
+
+
+async def test_an_alert_stored_while_the_database_answers_is_left_to_the_worker(
+    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, clock: FixedClock
+) -> None:
+    """`gateway serve --no-worker`: another process's worker sends the outbox. A stored alert
+    that it has not sent yet while the database answers is its to send, not this process's."""
+    row = await queue_alert(db, vault, at=clock.now())
+    worker = await make_worker()
+    worker.alerts_stored([row])
+    await asyncio.sleep(3.5)
+    await worker.stop()
+    assert fake.messages == []
 
 
 async def test_a_direct_alert_that_twilio_refused_is_tried_again_from_the_outbox(
