@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from gateway.crypto import DecryptionError, KeyRing, aad
+from gateway.durable_file import write_durably
 from gateway.practice_config import ClientInfo, Period, PracticeConfig, PracticeInfo, TherapistInfo
 
 
@@ -62,10 +62,7 @@ def _decode(text: str) -> PracticeConfig:
 
 
 def save_snapshot(path: Path, keys: KeyRing, config: PracticeConfig, *, database: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(keys.encrypt(_encode(config), _aad(database)))
-    os.replace(temporary, path)
+    write_durably(path.parent, path, keys.encrypt(_encode(config), _aad(database)))
 
 
 def load_snapshot(path: Path, keys: KeyRing, *, database: str) -> PracticeConfig | None:

@@ -28,6 +28,7 @@ from gateway.audit.store import AuditEvent
 from gateway.crypto import DecryptionError, KeyRing, aad
 from gateway.db.errors import caused_by_its_values
 from gateway.delivery.direct import DirectAttempt
+from gateway.durable_file import write_durably
 from gateway.inbound_job import InboundJob
 from gateway.status_job import StatusJob
 from gateway.writer import GroupWriter
@@ -127,25 +128,6 @@ def settle_direct_alerts(job: InboundJob, sent: Mapping[str, DirectAttempt]) -> 
             )
         else:
             row.update({"state": "unknown", "due_at": attempt.at, "attempts": 1})
-
-
-def write_durably(folder: Path, final: Path, blob: bytes) -> Path:
-    """Write `final` in `folder` so that it survives a crash once this returns."""
-    folder.mkdir(parents=True, exist_ok=True)
-    # The temporary name is this write's own: replicas may share the folder and get the same
-    # status callback at once.
-    temporary = final.with_name(f"{final.name}.{secrets.token_hex(8)}.tmp")
-    with temporary.open("wb") as handle:
-        handle.write(blob)
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(final)
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    return final
 
 
 def probe(folder: Path) -> None:

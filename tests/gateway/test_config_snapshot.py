@@ -33,6 +33,7 @@ def test_a_snapshot_reads_back_whole_and_unreadable_in_the_clear(tmp_path: Path)
     save_snapshot(path, keys, CONFIG, database=DATABASE)
     assert b"Jordan" not in path.read_bytes()
     assert load_snapshot(path, keys, database=DATABASE) == CONFIG
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_snapshot_serves_only_its_own_database(tmp_path: Path) -> None:

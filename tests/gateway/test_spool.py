@@ -44,6 +44,13 @@ async def test_a_spooled_write_round_trips_and_is_encrypted(tmp_path: Path) -> N
     assert spool.load(pending) == job()
 
 
+async def test_spool_files_and_their_folder_are_the_owners_alone(tmp_path: Path) -> None:
+    folder = tmp_path / "spool"
+    spool = Spool(folder, KeyRing.parse(new_key()))
+    path = await spool.save(job())
+    assert (folder.stat().st_mode & 0o777, path.stat().st_mode & 0o777) == (0o700, 0o600)
+
+
 async def test_a_spool_file_under_another_key_fails_closed(tmp_path: Path) -> None:
     path = await Spool(tmp_path, KeyRing.parse(new_key())).save(job())
     with pytest.raises(DecryptionError):
