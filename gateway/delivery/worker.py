@@ -62,6 +62,7 @@ RETENTION_PERIOD: Final = timedelta(hours=24)
 _RETENTION_CHECK: Final = timedelta(minutes=10)
 _ALERT_LANE_BACKSTOP: Final = 5.0
 _ALERT_PASS_SPACING: Final = 0.05
+_FAILURE_LOG_SECONDS: Final = 60.0
 _CLAIMED_BY_LENGTH: Final = 64
 # A row whose crisis alert is being sent directly is looked at again after this long.
 _DIRECT_UNDER_WAY: Final = timedelta(seconds=2)
@@ -200,7 +201,7 @@ class DeliveryWorker:
 
     async def _run(self, *, alerts_only: bool) -> None:
         wake = self._alert_wake if alerts_only else self._wake
-        failed = False
+        failed, failures, last_warned = False, 0, 0.0
         last_alert_pass = -_ALERT_PASS_SPACING
         while not self._stopping:
             wake.clear()
@@ -220,12 +221,21 @@ class DeliveryWorker:
                 if alerts_only:
                     self._alert_pass_started = time.monotonic()
                 handled = await self._pass(now, alerts_only=alerts_only)
-                failed = False
+                if failed:
+                    log.info("delivery_passes_resumed", worker=self.worker_id, count=failures)
+                failed, failures = False, 0
             except Exception as exc:  # noqa: BLE001 - the worker outlives a failed pass
-                failed = True
-                log.warning(
-                    "delivery_pass_failed", worker=self.worker_id, error_type=type(exc).__name__
-                )
+                failed, failures = True, failures + 1
+                # Passes fail twice a second through an outage: the first says so, then one
+                # line a minute with the count.
+                if failures == 1 or time.monotonic() - last_warned >= _FAILURE_LOG_SECONDS:
+                    last_warned = time.monotonic()
+                    log.warning(
+                        "delivery_pass_failed",
+                        worker=self.worker_id,
+                        error_type=type(exc).__name__,
+                        count=failures,
+                    )
             if alerts_only:
                 self._alert_pass_started, self._alert_pass_failed = None, failed
             if self._stopping:

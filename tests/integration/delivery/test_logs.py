@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -10,7 +11,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gateway.config_cache import ConfigCache
+from gateway.db.engine import create_engine
 from gateway.db.tables import OutboxRow
+from gateway.settings import Settings
 from gateway.twilio.sender import TwilioRestSender
 from gateway.vault import Vault
 from tests.fakes.twilio_api import FakeTwilio
@@ -30,6 +33,7 @@ from tests.integration.delivery.queue import (
     queue_relay,
 )
 from tests.support.clock import FixedClock
+from tests.support.outage import outage
 
 SECRETS = ("+1555", "555000", "555123", "555765", "Riley", "private", RILEY_NAME)
 
@@ -93,3 +97,47 @@ async def test_no_phone_number_or_text_reaches_the_logs(
     for line in logged:
         for secret in SECRETS:
             assert secret not in line, line
+
+
+async def test_an_outage_is_logged_once_per_lane_and_its_end_too(
+    dsettings: Settings,
+    db: AsyncEngine,
+    vault: Vault,
+    *,
+    make_worker: WorkerFactory,
+    clock: FixedClock,
+) -> None:
+    """Passes fail twice a second while the database is away: a line each would bury
+    everything else in a long outage."""
+    await queue_alert(db, vault, at=clock.now())
+    async with outage(dsettings) as (reachable, switch):
+        engine = create_engine(reachable.database_url)
+        try:
+            worker = await make_worker(engine=engine, poll_seconds=0.05)
+            with structlog.testing.capture_logs() as events:
+                await switch.cut()
+                worker.start()
+                # 6 s: on SQLite a pass waits 5 s for the write lock before it fails.
+                for _ in range(60):
+                    worker.wake()
+                    await asyncio.sleep(0.1)
+                await switch.restore()
+                for _ in range(100):
+                    worker.wake()
+                    await asyncio.sleep(0.1)
+                    names = [event["event"] for event in events]
+                    if names.count("delivery_passes_resumed") == names.count(
+                        "delivery_pass_failed"
+                    ):
+                        break
+                await worker.stop()
+        finally:
+            await engine.dispose()
+
+    failed = [event for event in events if event["event"] == "delivery_pass_failed"]
+    resumed = [event for event in events if event["event"] == "delivery_passes_resumed"]
+    assert 1 <= len(failed) <= 2  # one per lane at most
+    assert len(resumed) == len(failed)
+    if reachable.database_url.startswith("postgresql"):
+        # Refused at once: many passes failed, each lane said so once.
+        assert all(event["count"] > 10 for event in resumed)
