@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.clock import Clock, SystemClock
 from gateway.config_cache import ConfigCache
+from gateway.config_snapshot import snapshot_path
 from gateway.db.engine import create_engine
 from gateway.delivery.in_process import DeliveryThread
 from gateway.http import health, twilio_webhooks
@@ -79,7 +80,7 @@ def create_app(settings: Settings, deps: Deps | None = None) -> web.Application:
             engine,
             vault,
             settings.config_refresh_seconds,
-            snapshot=settings.spool_dir / "config.snapshot",
+            snapshot=snapshot_path(settings.spool_dir),
         )
         writer = GroupWriter(settings.database_url)
         spool = Spool(settings.spool_dir, vault.keys)

@@ -20,6 +20,26 @@ from gateway.vault import Vault
 log = structlog.get_logger(__name__)
 
 
+def database_key(engine: AsyncEngine) -> str:
+    """What a snapshot is bound to: the database it was read from."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+async def write_snapshot(engine: AsyncEngine, vault: Vault, path: Path) -> bool:
+    """Save the configuration as stored now (after an import), so that a gateway whose first
+    start falls in a database outage answers from it. False when it could not be written."""
+    try:
+        async with reader(engine).connect() as connection:
+            config = await load_config(connection, vault)
+        await asyncio.to_thread(
+            save_snapshot, path, vault.keys, config, database=database_key(engine)
+        )
+    except (SQLAlchemyError, OSError) as exc:
+        log.warning("config_snapshot_not_written", error_type=type(exc).__name__)
+        return False
+    return True
+
+
 class ConfigCache:
     def __init__(
         self, engine: AsyncEngine, vault: Vault, interval: float, snapshot: Path | None = None
@@ -28,7 +48,7 @@ class ConfigCache:
         self._vault = vault
         self._interval = interval
         self._snapshot = snapshot
-        self._database = engine.url.render_as_string(hide_password=True)
+        self._database = database_key(engine)
         self._directory: Directory | None = None
         self._task: asyncio.Task[None] | None = None
         self.database_ok = False

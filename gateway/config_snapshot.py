@@ -14,6 +14,12 @@ from gateway.crypto import DecryptionError, KeyRing, aad
 from gateway.durable_file import write_durably
 from gateway.practice_config import ClientInfo, Period, PracticeConfig, PracticeInfo, TherapistInfo
 
+SNAPSHOT_FILE = "config.snapshot"
+
+
+def snapshot_path(spool_dir: Path) -> Path:
+    return spool_dir / SNAPSHOT_FILE
+
 
 def _aad(database: str) -> bytes:
     """Binds a snapshot to its database: a process pointed at another database (a new, empty

@@ -211,6 +211,30 @@ async def test_a_gateway_restarted_during_an_outage_answers_from_its_last_config
     assert "988" in body
 
 
+async def test_a_first_start_during_an_outage_answers_from_the_configuration_of_the_import(
+    settings: Settings, clock: FixedClock, aiohttp_client: Any
+) -> None:
+    """`gateway import`, then the database goes away before any `gateway serve` has run: the
+    import left its configuration in the spool folder, so crisis messages get their reply and
+    messages are kept, rather than every webhook answered 503."""
+    async with outage(settings) as (reachable, switch):
+        # The same database URL as the server's: a snapshot is bound to it.
+        await import_practice(reachable)
+        await switch.cut()
+        client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
+        ready = await (await client.get("/readyz")).json()
+        crisis = await send_sms(client, RILEY, LEE_NUMBER, CRISIS)
+        ordinary = await send_sms(client, RILEY, LEE_NUMBER, ORDINARY)
+        await switch.restore()
+        await wait_for_empty_spool(reachable)
+        await client.close()
+    assert (ready["ready"], ready["practice"]) == (True, True)
+    assert crisis[0] == 200
+    assert "988" in crisis[1]
+    assert ordinary[0] == 200
+    assert len(await table_rows(settings, "messages")) == 2
+
+
 async def test_a_retry_after_a_restart_during_the_outage_gets_the_spooled_answer(
     settings: Settings, clock: FixedClock, aiohttp_client: Any
 ) -> None:
