@@ -24,7 +24,7 @@ from tests.integration.conftest import (
 )
 from tests.integration.delivery.queue import LEE_ON_CALL
 from tests.support.clock import FixedClock
-from tests.support.outage import outage
+from tests.support.outage import database_outage
 from tests.support.twilio_client import new_sid, post_signed, send_sms
 
 CRISIS = "i want to kill myself tonight"
@@ -44,7 +44,7 @@ async def test_an_outage_answers_crisis_and_ordinary_messages_and_stores_each_on
 ) -> None:
     await import_practice(settings)
     crisis_sid, ordinary_sid = new_sid(), new_sid()
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
         await switch.cut()
         crisis = await send_sms(client, RILEY, LEE_NUMBER, CRISIS, crisis_sid)
@@ -86,7 +86,7 @@ async def test_a_crisis_reply_waits_less_for_the_database_than_other_messages(
     """With the database locked (SQLite) or cut off, the crisis reply goes from the spool
     before the wait that other messages get is over."""
     await import_practice(settings)
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         client = await aiohttp_client(make_app(reachable, clock, commit_timeout=COMMIT_TIMEOUT))
         await switch.cut()
         started = time.monotonic()
@@ -122,7 +122,7 @@ async def test_a_crisis_alert_twilio_refuses_for_a_while_goes_out_during_the_out
     database is; and only once, when the database returns."""
     await import_practice(settings)
     sender = _DownThenUp(failures=4)
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         # With its worker, as `gateway serve` runs by default: it settles the alert's row
         # with the direct send's SID when the row arrives, whichever copy brought it.
         app = create_app(reachable, Deps(clock=clock, commit_timeout=0.5, sender=sender))
@@ -153,7 +153,7 @@ async def test_a_status_callback_during_an_outage_is_kept_and_recorded_when_it_r
     """Twilio does not send a callback again: a lost "delivered" would repeat a crisis alert."""
     await import_practice(settings)
     callback = {"MessageSid": "SM" + "5" * 32, "MessageStatus": "delivered", "ErrorCode": ""}
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
         await switch.cut()
         assert (await post_signed(client, "/twilio/status", callback)).status == 204
@@ -178,7 +178,10 @@ async def test_with_neither_database_nor_spool_only_crisis_messages_are_answered
     await import_practice(settings)
     blocked = settings.spool_dir.parent / "not-a-folder"
     blocked.write_text("a file where the spool folder should be")
-    async with outage(settings.model_copy(update={"spool_dir": blocked})) as (reachable, switch):
+    async with database_outage(settings.model_copy(update={"spool_dir": blocked})) as (
+        reachable,
+        switch,
+    ):
         client = await aiohttp_client(make_app(reachable, clock, commit_timeout=0.5))
         await switch.cut()
         crisis = await send_sms(client, RILEY, LEE_NUMBER, CRISIS)
@@ -194,7 +197,7 @@ async def test_a_gateway_restarted_during_an_outage_answers_from_its_last_config
     settings: Settings, clock: FixedClock, aiohttp_client: Any
 ) -> None:
     await import_practice(settings)
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         first = await aiohttp_client(make_app(reachable, clock))
         await first.close()
         await switch.cut()
@@ -217,7 +220,7 @@ async def test_a_first_start_during_an_outage_answers_from_the_configuration_of_
     """`gateway import`, then the database goes away before any `gateway serve` has run: the
     import left its configuration in the spool folder, so crisis messages get their reply and
     messages are kept, rather than every webhook answered 503."""
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         # The same database URL as the server's: a snapshot is bound to it.
         await import_practice(reachable)
         await switch.cut()
@@ -244,7 +247,7 @@ async def test_a_retry_after_a_restart_during_the_outage_gets_the_spooled_answer
     await import_practice(settings)
     sender = _DownThenUp(failures=0)
     crisis_sid, ordinary_sid = new_sid(), new_sid()
-    async with outage(settings) as (reachable, switch):
+    async with database_outage(settings) as (reachable, switch):
         first = await aiohttp_client(make_app(reachable, clock))
         await switch.cut()
         crisis = await send_sms(first, RILEY, LEE_NUMBER, CRISIS, crisis_sid)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Protocol
 
 import pytest
-from sqlalchemy.engine import make_url
 
 from gateway.metrics import Metrics
 from gateway.settings import Settings
@@ -19,7 +15,6 @@ from tests.conftest import AUTH_TOKEN, make_settings
 from tests.fakes.twilio_api import FakeTwilio
 from tests.integration.conftest import TUESDAY_10AM_NY, import_practice
 from tests.support.clock import FixedClock
-from tests.support.tcp_proxy import TcpProxy
 
 # A practice whose therapist is always reachable: processes that read the wall clock then
 # forward at once whatever day the suite runs on.
@@ -121,47 +116,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout}s: {what}")
         await asyncio.sleep(0.05)
-
-
-class Switch(Protocol):
-    async def cut(self) -> None: ...
-
-    async def restore(self) -> None: ...
-
-
-class _WriteLock:
-    """SQLite's outage: another connection holds the write lock. Taken off the event loop,
-    which must keep running meanwhile: a worker on it may be half-way through a transaction
-    that it can only finish (and unlock) on that loop."""
-
-    def __init__(self, path: str) -> None:
-        self._holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-
-    async def cut(self) -> None:
-        await asyncio.to_thread(self._holder.execute, "BEGIN EXCLUSIVE")
-
-    async def restore(self) -> None:
-        await asyncio.to_thread(self._holder.execute, "COMMIT")
-
-    def close(self) -> None:
-        self._holder.close()
-
-
-@asynccontextmanager
-async def database_outage(settings: Settings) -> AsyncIterator[tuple[Settings, Switch]]:
-    """Settings that reach the database through something the test can break, and its switch:
-    on PostgreSQL a TCP proxy whose link is cut, on SQLite a held write lock."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        lock = _WriteLock(url.database or "")
-        try:
-            yield settings, lock
-        finally:
-            lock.close()
-        return
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
-        yield settings.model_copy(update={"database_url": proxied}), proxy
 
 
 def has_backlog_gauges() -> bool:

@@ -37,8 +37,9 @@ from tests.integration.conftest import (
     table_rows,
 )
 from tests.integration.test_database_outage import wait_for_empty_spool
-from tests.reliability.conftest import database_outage, has_backlog_gauges, twilio_settings
+from tests.reliability.conftest import has_backlog_gauges, twilio_settings
 from tests.support.clock import FixedClock
+from tests.support.outage import database_outage
 from tests.support.twilio_client import new_sid, send_sms
 
 LEE_ON_CALL = "+15551230002"

@@ -7,10 +7,11 @@ gateway cannot commit (it can still read).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Protocol
 
 from sqlalchemy.engine import make_url
 
@@ -18,25 +19,41 @@ from gateway.settings import Settings
 from tests.support.tcp_proxy import TcpProxy
 
 
+class Switch(Protocol):
+    async def cut(self) -> None: ...
+
+    async def restore(self) -> None: ...
+
+
+class _WriteLock:
+    """SQLite's outage: another connection holds the write lock. Taken off the event loop,
+    which must keep running meanwhile: a worker on it may be half-way through a transaction
+    that it can only finish (and unlock) on that loop."""
+
+    def __init__(self, path: str) -> None:
+        self._holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    async def cut(self) -> None:
+        await asyncio.to_thread(self._holder.execute, "BEGIN EXCLUSIVE")
+
+    async def restore(self) -> None:
+        await asyncio.to_thread(self._holder.execute, "COMMIT")
+
+    def close(self) -> None:
+        self._holder.close()
+
+
 @asynccontextmanager
-async def outage(settings: Settings) -> AsyncIterator[tuple[Settings, Any]]:
-    """Settings that reach the database through something the test can break, and a switch
-    with `cut()` and `restore()`."""
+async def database_outage(settings: Settings) -> AsyncIterator[tuple[Settings, Switch]]:
+    """Settings that reach the database through something the test can break, and its
+    switch."""
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        holder = sqlite3.connect(url.database or "", isolation_level=None, check_same_thread=False)
-
-        class Lock:
-            async def cut(self) -> None:
-                holder.execute("BEGIN EXCLUSIVE")
-
-            async def restore(self) -> None:
-                holder.execute("COMMIT")
-
+        lock = _WriteLock(url.database or "")
         try:
-            yield settings, Lock()
+            yield settings, lock
         finally:
-            holder.close()
+            lock.close()
         return
     async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
         proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

@@ -35,7 +35,7 @@ from tests.integration.delivery.queue import (
     queue_alert,
 )
 from tests.support.clock import FixedClock
-from tests.support.outage import outage
+from tests.support.outage import database_outage
 
 MINUTE = timedelta(minutes=1)
 
@@ -188,7 +188,7 @@ async def test_an_alert_stored_just_before_the_database_went_away_goes_out_direc
     worker claimed the alert. The on-call clinician hears of it within seconds, not when the
     database is back, and once: the worker settles the row with the direct send."""
     now = clock.now()
-    async with outage(dsettings) as (reachable, switch):
+    async with database_outage(dsettings) as (reachable, switch):
         engine = create_engine(reachable.database_url)
         try:
             row = await queue_alert(db, vault, at=now)

@@ -33,7 +33,7 @@ from tests.integration.delivery.queue import (
     queue_relay,
 )
 from tests.support.clock import FixedClock
-from tests.support.outage import outage
+from tests.support.outage import database_outage
 
 SECRETS = ("+1555", "555000", "555123", "555765", "Riley", "private", RILEY_NAME)
 
@@ -110,7 +110,7 @@ async def test_an_outage_is_logged_once_per_lane_and_its_end_too(
     """Passes fail twice a second while the database is away: a line each would bury
     everything else in a long outage."""
     await queue_alert(db, vault, at=clock.now())
-    async with outage(dsettings) as (reachable, switch):
+    async with database_outage(dsettings) as (reachable, switch):
         engine = create_engine(reachable.database_url)
         try:
             worker = await make_worker(engine=engine, poll_seconds=0.05)
