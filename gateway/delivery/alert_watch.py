@@ -78,21 +78,22 @@ class StoredAlertWatch:
         while self._watched:
             await asyncio.sleep(_STEP)
             try:
-                await self.check()
+                await self._check()
             except Exception as exc:  # noqa: BLE001 - the watch must outlive any one failure
                 log.error("alert_watch_failed", error_type=type(exc).__name__)
 
-    async def check(self, *, waited: float = WATCH_AFTER) -> int:
-        """Look at the alerts watched for `waited` seconds; returns how many went directly."""
+    async def _check(self) -> None:
         now = time.monotonic()
         for row_id, (_, since) in list(self._watched.items()):
             if now - since > _WATCH_LIMIT or self._direct.attempted(row_id):
                 del self._watched[row_id]
         due = {
-            row_id: row for row_id, (row, since) in self._watched.items() if now - since >= waited
+            row_id: row
+            for row_id, (row, since) in self._watched.items()
+            if now - since >= WATCH_AFTER
         }
         if not due:
-            return 0
+            return
         try:
             async with asyncio.timeout(_READ_TIMEOUT):
                 waiting = await _waiting(self._engine, due)
@@ -103,9 +104,9 @@ class StoredAlertWatch:
             for row_id in due.keys() - waiting:
                 del self._watched[row_id]  # a worker has it
             if not self._stalled():
-                return 0
+                return
         if not waiting:
-            return 0
+            return
         rows = [dict(due[row_id]) for row_id in sorted(waiting)]
         log.warning("alert_watch_sending_directly", count=len(rows))
         attempts = await self._direct.send(rows)
@@ -114,4 +115,3 @@ class StoredAlertWatch:
             if attempt is None or not attempt.again:
                 # Sent, outcome unknown (the worker reconciles it), or refused for good.
                 self._watched.pop(row_id, None)
-        return sum(1 for attempt in attempts.values() if not attempt.again)

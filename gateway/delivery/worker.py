@@ -164,14 +164,11 @@ class DeliveryWorker:
         self._wake.set()
         self._alert_wake.set()
 
-    def wake_alerts(self) -> None:
-        """Crisis alerts were committed: they go at once; the rest waits for the next poll."""
-        self._alert_wake.set()
-
     def alerts_stored(self, rows: Sequence[dict[str, Any]]) -> None:
-        """These crisis alert rows were just committed: they go at once, and directly should
-        the database stop answering before they are on their way (`StoredAlertWatch`)."""
-        self.wake_alerts()
+        """These crisis alert rows were just committed: they go at once (the rest waits for
+        the next poll), and directly should the database stop answering before they are on
+        their way (`StoredAlertWatch`)."""
+        self._alert_wake.set()
         self._watch.watch(rows)
 
     def _alerts_stalled(self) -> bool:
@@ -201,7 +198,7 @@ class DeliveryWorker:
 
     async def _run(self, *, alerts_only: bool) -> None:
         wake = self._alert_wake if alerts_only else self._wake
-        failed, failures, last_warned = False, 0, 0.0
+        failures, last_warned = 0, 0.0
         last_alert_pass = -_ALERT_PASS_SPACING
         while not self._stopping:
             wake.clear()
@@ -214,18 +211,18 @@ class DeliveryWorker:
             now = self._clock.now()
             handled = 0
             try:
-                if failed:
+                if failures:
                     # Claims a failed pass (a database outage) left behind go back now, not when
                     # their lease runs out: an alert among them must not wait a minute.
                     await release_claims(self._engine, self.worker_id)
                 if alerts_only:
                     self._alert_pass_started = time.monotonic()
                 handled = await self._pass(now, alerts_only=alerts_only)
-                if failed:
+                if failures:
                     log.info("delivery_passes_resumed", worker=self.worker_id, count=failures)
-                failed, failures = False, 0
+                failures = 0
             except Exception as exc:  # noqa: BLE001 - the worker outlives a failed pass
-                failed, failures = True, failures + 1
+                failures += 1
                 # Passes fail twice a second through an outage: the first says so, then one
                 # line a minute with the count.
                 if failures == 1 or time.monotonic() - last_warned >= _FAILURE_LOG_SECONDS:
@@ -237,7 +234,7 @@ class DeliveryWorker:
                         count=failures,
                     )
             if alerts_only:
-                self._alert_pass_started, self._alert_pass_failed = None, failed
+                self._alert_pass_started, self._alert_pass_failed = None, failures > 0
             if self._stopping:
                 return
             with contextlib.suppress(TimeoutError):
