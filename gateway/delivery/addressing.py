@@ -43,15 +43,6 @@ async def as_configured(
     changed anything), or why it is withdrawn."""
     if claim.kind in TO_THERAPIST_KINDS and claim.therapist_id is not None:
         return await _to_therapist(connection, vault, directory, claim, now)
-    if claim.kind == "notice" and claim.therapist_id is not None:
-        # An opt-out's notice: no content, so only its phone follows the configuration.
-        therapist = directory.config.therapists.get(claim.therapist_id)
-        if therapist is None:
-            return Withdrawn("therapist no longer configured", "therapist_removed")
-        if therapist.forward == "none":
-            return Withdrawn("the therapist reads messages in the inbox only", "forward_none")
-        address = (claim.kind, therapist.number, therapist.forward_to)
-        return await _readdress(connection, vault, claim, now, address, body_enc=claim.body_enc)
     if claim.kind in TO_CLIENT_KINDS and claim.client_id is not None:
         client = directory.config.clients.get(claim.client_id)
         if client is None:

@@ -450,32 +450,6 @@ async def test_a_held_opt_out_notice_reaches_the_therapist_at_the_opening(
     assert (sent.to, sent.body) == (LEE_OWN_PHONE, opt_out_notice(RILEY_ID))
 
 
-async def test_a_held_opt_out_notice_goes_as_configured_at_the_opening(
-    db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
-) -> None:
-    """Dr. Lee changed phones while the notice of Riley's STOP waited; then chose the inbox."""
-    moved, withdrawn = _held_opt_out_notice(vault), _held_opt_out_notice(vault)
-    await insert_rows(db, OutboxRow, [moved])
-    worker = await make_worker(config=config)
-    await change_row(
-        db,
-        config,
-        TherapistRow,
-        LEE,
-        forward_to_enc=vault.seal("therapists", "forward_to", LEE, NEW_OWN_PHONE),
-        forward_to_index=vault.phone_index(NEW_OWN_PHONE),
-    )
-    await worker.run_once(WEDNESDAY_OPENING)
-    [sent] = fake.messages
-    assert (sent.to, sent.body) == (NEW_OWN_PHONE, opt_out_notice(RILEY_ID))
-
-    await insert_rows(db, OutboxRow, [withdrawn])
-    await change_row(db, config, TherapistRow, LEE, forward="none")
-    await worker.run_once(WEDNESDAY_OPENING + timedelta(minutes=1))
-    assert len(fake.messages) == 1
-    assert (await outbox(db))[withdrawn["id"]].state == "cancelled"
-
-
 async def test_a_moved_opt_out_notice_gives_the_opt_out_no_delivery_time(
     db: AsyncEngine, vault: Vault, fake: FakeTwilio, make_worker: WorkerFactory, config: ConfigCache
 ) -> None:
